@@ -1,0 +1,225 @@
+"""conv_transpose2d_direct and DirectConvTranspose2d against PyTorch's transposed convolution: values and gradients."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+import torch
+import torch.nn.functional as F
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from torch import nn
+
+from upseg.upsample import DirectConvTranspose2d, conv_transpose2d_direct
+
+TOLERANCE = {torch.float64: {"rtol": 1e-12, "atol": 1e-12}, torch.float32: {"rtol": 1e-5, "atol": 2e-5}}
+
+
+def output_extent(size, kernel, stride, padding, output_padding, dilation):
+    return (size - 1) * stride - 2 * padding + dilation * (kernel - 1) + output_padding + 1
+
+
+def assert_matches_reference(
+    record,
+    *,
+    batch,
+    in_channels,
+    out_channels,
+    size,
+    kernel,
+    stride,
+    padding,
+    output_padding,
+    dilation,
+    groups,
+    dtype,
+    unbatched=False,
+):
+    """Compare outputs and the gradients w.r.t. input, weight and bias with F.conv_transpose2d."""
+    generator = torch.Generator().manual_seed(hash((size, kernel, stride, padding, dilation, groups)) % 2**31)
+    shape = (in_channels, *size) if unbatched else (batch, in_channels, *size)
+    x = torch.randn(shape, dtype=dtype, generator=generator, requires_grad=True)
+    k = kernel if isinstance(kernel, tuple) else (kernel, kernel)
+    weight = torch.randn(in_channels, out_channels // groups, *k, dtype=dtype, generator=generator, requires_grad=True)
+    bias = torch.randn(out_channels, dtype=dtype, generator=generator, requires_grad=True)
+    args = (stride, padding, output_padding, groups, dilation)
+
+    expected = F.conv_transpose2d(x, weight, bias, *args)
+    actual = conv_transpose2d_direct(x, weight, bias, *args)
+    assert actual.shape == expected.shape
+    grad_output = torch.randn(expected.shape, dtype=dtype, generator=generator)
+    expected_grads = torch.autograd.grad(expected, (x, weight, bias), grad_output)
+    actual_grads = torch.autograd.grad(actual, (x, weight, bias), grad_output)
+
+    config = f"{shape} k={kernel} s={stride} p={padding} op={output_padding} d={dilation} g={groups}"
+    for name, want, got in zip(
+        ("output", "grad input", "grad weight", "grad bias"),
+        (expected, *expected_grads),
+        (actual, *actual_grads),
+        strict=True,
+    ):
+        record.add(config, dtype, want, got)
+        torch.testing.assert_close(got, want, **TOLERANCE[dtype], msg=lambda m, n=name: f"{config}: {n}: {m}")
+
+
+def grid():
+    """Every stride 1–4 × kernel 1–5 × dilation 1–3 × padding 0…d·(k−1)+2 × valid output_padding × 5 input sizes."""
+    sizes = [(1, 1), (5, 3), (4, 7), (2, 9), (3, 3)]
+    cases = []
+    for stride, kernel, dilation in itertools.product(range(1, 5), range(1, 6), range(1, 4)):
+        for padding in range(dilation * (kernel - 1) + 3):
+            for output_padding, size in itertools.product(range(max(stride, dilation)), sizes):
+                if min(output_extent(n, kernel, stride, padding, output_padding, dilation) for n in size) < 1:
+                    continue
+                pair = len(cases) % 2 == 1  # alternate the int and (h, w) forms of every argument
+                form = (lambda v: (v, v)) if pair else (lambda v: v)
+                cases.append((size, form(kernel), form(stride), form(padding), form(output_padding), form(dilation)))
+    return cases
+
+
+GRID = grid()
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32], ids=["float64", "float32"])
+def test_grid_matches_conv_transpose2d(dtype, equivalence_record):
+    assert len(GRID) > 3000
+    for size, kernel, stride, padding, output_padding, dilation in GRID:
+        assert_matches_reference(
+            equivalence_record,
+            batch=2,
+            in_channels=2,
+            out_channels=3,
+            size=size,
+            kernel=kernel,
+            stride=stride,
+            padding=padding,
+            output_padding=output_padding,
+            dilation=dilation,
+            groups=1,
+            dtype=dtype,
+        )
+
+
+@st.composite
+def transposed_configs(draw):
+    groups = draw(st.integers(1, 3))
+    in_channels = groups * draw(st.integers(1, 3))
+    out_channels = groups * draw(st.integers(1, 3))
+    kernel = (draw(st.integers(1, 5)), draw(st.integers(1, 5)))
+    stride = (draw(st.integers(1, 4)), draw(st.integers(1, 4)))
+    dilation = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    size = (draw(st.integers(1, 9)), draw(st.integers(1, 9)))
+    padding, output_padding = [], []
+    for axis in range(2):
+        padding.append(draw(st.integers(0, kernel[axis] + 2)))
+        output_padding.append(draw(st.integers(0, max(stride[axis], dilation[axis]) - 1)))
+        extent = output_extent(
+            size[axis], kernel[axis], stride[axis], padding[axis], output_padding[axis], dilation[axis]
+        )
+        if extent < 1:
+            padding[axis] -= (2 - extent) // 2  # shrink padding until the output is non-empty
+            padding[axis] = max(padding[axis], 0)
+    square = draw(st.booleans())
+
+    def form(pair):
+        return pair[0] if square and pair[0] == pair[1] else tuple(pair)
+
+    return {
+        "batch": draw(st.integers(1, 3)),
+        "unbatched": draw(st.booleans()),
+        "in_channels": in_channels,
+        "out_channels": out_channels,
+        "size": size,
+        "kernel": kernel,
+        "stride": form(stride),
+        "padding": form(padding),
+        "output_padding": form(output_padding),
+        "dilation": form(dilation),
+        "groups": groups,
+    }
+
+
+@settings(max_examples=400, deadline=None)
+@given(config=transposed_configs(), double=st.booleans())
+def test_random_configs_match_conv_transpose2d(config, double, equivalence_record):
+    """Non-square kernels, strides, paddings and dilations, groups 1–3, batched and unbatched inputs."""
+    x = torch.zeros(1, config["in_channels"], *config["size"])
+    weight = torch.zeros(config["in_channels"], config["out_channels"] // config["groups"], *config["kernel"])
+    args = (None, config["stride"], config["padding"], config["output_padding"], config["groups"], config["dilation"])
+    try:
+        F.conv_transpose2d(x, weight, *args)
+    except RuntimeError:
+        # Whatever PyTorch rejects, ours rejects too, with a ValueError naming the argument.
+        with pytest.raises(ValueError):
+            conv_transpose2d_direct(x, weight, *args)
+        return
+    assert_matches_reference(equivalence_record, dtype=torch.float64 if double else torch.float32, **config)
+
+
+@pytest.mark.parametrize(
+    "stride,kernel,padding,dilation",
+    [(2, 4, 1, 1), (3, 3, 0, 1), ((2, 3), (3, 5), (1, 2), 1), (2, 3, 1, 3), (4, 5, 2, 2)],
+)
+def test_output_size_matches_conv_transpose2d(stride, kernel, padding, dilation, equivalence_record):
+    """Every reachable ``output_size`` gives ConvTranspose2d's output and gradients; others are rejected alike."""
+    torch.manual_seed(0)
+    reference = nn.ConvTranspose2d(4, 6, kernel, stride, padding, dilation=dilation, groups=2, dtype=torch.float64)
+    direct = DirectConvTranspose2d(4, 6, kernel, stride, padding, dilation=dilation, groups=2, dtype=torch.float64)
+    direct.load_state_dict(reference.state_dict())
+    x = torch.randn(2, 4, 5, 6, dtype=torch.float64, requires_grad=True)
+    smallest = reference(x).shape[-2:]
+    s_h, s_w = (stride, stride) if isinstance(stride, int) else stride
+    for extra_h, extra_w in itertools.product(range(s_h), range(s_w)):
+        for output_size in (
+            (smallest[0] + extra_h, smallest[1] + extra_w),
+            (2, 6, smallest[0] + extra_h, smallest[1] + extra_w),
+        ):
+            expected = reference(x, output_size=output_size)
+            actual = direct(x, output_size=output_size)
+            assert actual.shape[-2:] == tuple(output_size[-2:])
+            grad = torch.randn_like(expected)
+            for want, got in zip(
+                torch.autograd.grad(expected, (x, reference.weight, reference.bias), grad),
+                torch.autograd.grad(actual, (x, direct.weight, direct.bias), grad),
+                strict=True,
+            ):
+                torch.testing.assert_close(got, want, **TOLERANCE[torch.float64])
+            torch.testing.assert_close(actual, expected, **TOLERANCE[torch.float64])
+            equivalence_record.add(f"output_size {output_size} s={stride} k={kernel}", torch.float64, expected, actual)
+    too_large = (smallest[0] + s_h, smallest[1])
+    with pytest.raises(ValueError):
+        reference(x, output_size=too_large)
+    with pytest.raises(ValueError, match="output_size"):
+        direct(x, output_size=too_large)
+
+
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        ({"stride": 2, "output_padding": 2}, "output_padding"),
+        ({"stride": 1, "dilation": 1, "output_padding": 1}, "output_padding"),
+        ({"stride": 0}, "stride"),
+        ({"dilation": 0}, "dilation"),
+        ({"padding": -1}, "padding"),
+        ({"groups": 4}, "groups"),
+        ({"padding": 9}, "padding"),
+        ({"stride": (1, 2, 3)}, "stride"),
+    ],
+)
+def test_invalid_arguments_name_the_argument(kwargs, match):
+    x, weight = torch.randn(1, 6, 3, 3), torch.randn(6, 1, 3, 3)
+    with pytest.raises((ValueError, TypeError), match=match):
+        conv_transpose2d_direct(x, weight, **kwargs)
+
+
+def test_output_padding_below_dilation_is_allowed():
+    """PyTorch accepts output_padding < max(stride, dilation), not only < stride."""
+    x, weight = torch.randn(1, 2, 4, 4, dtype=torch.float64), torch.randn(2, 2, 3, 3, dtype=torch.float64)
+    kwargs = {"stride": 1, "dilation": 3, "output_padding": 2}
+    torch.testing.assert_close(conv_transpose2d_direct(x, weight, **kwargs), F.conv_transpose2d(x, weight, **kwargs))
+
+
+def test_mismatched_channels_are_rejected():
+    with pytest.raises(ValueError, match="input channels"):
+        conv_transpose2d_direct(torch.randn(1, 3, 4, 4), torch.randn(2, 1, 3, 3))
