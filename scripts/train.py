@@ -1,0 +1,25 @@
+"""Train a segmentation model: ``python scripts/train.py [experiment=quickstart] [decoder=direct] [key=value ...]``.
+
+Fits, tests the best checkpoint and writes metrics.json in the run directory (logs/train/runs/<time>/).
+"""
+
+import os
+from pathlib import Path
+
+import hydra
+from omegaconf import DictConfig
+
+os.environ.setdefault("UPSEG_ROOT", str(Path(__file__).resolve().parents[1]))
+
+from upseg.cli import run_task  # noqa: E402
+from upseg.train import train  # noqa: E402
+
+
+@hydra.main(version_base="1.3", config_path="../configs", config_name="train")
+def main(cfg: DictConfig) -> float | None:
+    metrics = run_task(train, cfg)
+    return metrics.get("val/mIoU")  # the objective for Hydra sweepers that optimise
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,147 @@
+"""The LightningDataModule every dataset goes through.
+
+A subclass only says where its raw samples come from (:meth:`SegmentationDataModule.build_datasets`: ``(image
+H×W×3 uint8, mask H×W int)`` pairs); this class applies the augmentation pipelines and serves batches
+``(images N×3×H×W float32, masks N×H×W int64)``. Eval batches of differently sized images are padded to the largest
+(images with 0, masks with ``ignore_index``), so padding never counts in the loss or the metrics.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import lightning as L
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch.utils.data import DataLoader, Dataset
+
+from upseg.data.transforms import IMAGENET_MEAN, IMAGENET_STD, eval_transform, train_transform
+from upseg.errors import ConfigError
+
+
+def default_num_workers() -> int:
+    """``min(8, usable CPUs)``: enough to keep one GPU fed without oversubscribing small machines."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cpus = os.cpu_count() or 1
+    return min(8, cpus)
+
+
+class TransformedDataset(Dataset):
+    """Applies an albumentations pipeline to a dataset of ``(image, mask)`` numpy pairs."""
+
+    def __init__(self, source: Dataset, transform: Callable[..., dict[str, Any]]):
+        self.source = source
+        self.transform = transform
+
+    def __len__(self) -> int:
+        return len(self.source)  # type: ignore[arg-type]
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        image, mask = self.source[index]
+        out = self.transform(image=image, mask=np.asarray(mask, dtype=np.int64))
+        return out["image"], out["mask"].long()
+
+
+def pad_collate(ignore_index: int) -> Callable[[list[tuple[torch.Tensor, torch.Tensor]]], tuple[torch.Tensor, ...]]:
+    """Collate samples of any size by padding bottom/right to the largest: images with 0, masks with ignore_index."""
+
+    def collate(batch: list[tuple[torch.Tensor, torch.Tensor]]) -> tuple[torch.Tensor, torch.Tensor]:
+        height = max(image.shape[-2] for image, _ in batch)
+        width = max(image.shape[-1] for image, _ in batch)
+        images, masks = [], []
+        for image, mask in batch:
+            pad = (0, width - image.shape[-1], 0, height - image.shape[-2])
+            images.append(F.pad(image, pad, value=0.0))
+            masks.append(F.pad(mask, pad, value=ignore_index))
+        return torch.stack(images), torch.stack(masks)
+
+    return collate
+
+
+class SegmentationDataModule(L.LightningDataModule):
+    """Batches of normalised images and integer masks for train / val / test.
+
+    Subclasses implement :meth:`build_datasets` and set ``num_classes``, ``class_names``, ``ignore_index`` and
+    optionally ``palette`` (``num_classes×3`` uint8 colours for pictures).
+    """
+
+    def __init__(
+        self,
+        num_classes: int,
+        ignore_index: int = 255,
+        class_names: Sequence[str] | None = None,
+        batch_size: int = 16,
+        eval_batch_size: int | None = None,
+        num_workers: int | None = None,
+        pin_memory: bool = True,
+        crop_size: int | Sequence[int] | None = 512,
+        eval_size: int | Sequence[int] | None = None,
+        scale_range: Sequence[float] = (0.5, 2.0),
+        hflip: bool = True,
+        color_jitter: float = 0.2,
+        mean: Sequence[float] = IMAGENET_MEAN,
+        std: Sequence[float] = IMAGENET_STD,
+    ) -> None:
+        super().__init__()
+        if num_classes < 2:
+            raise ConfigError(f"data.num_classes must be at least 2, got {num_classes}")
+        if batch_size < 1:
+            raise ConfigError(f"data.batch_size must be positive, got {batch_size}")
+        self.num_classes = num_classes
+        self.ignore_index = ignore_index
+        self.class_names = list(class_names) if class_names else [f"class_{i}" for i in range(num_classes)]
+        if len(self.class_names) != num_classes:
+            raise ConfigError(
+                f"data.class_names has {len(self.class_names)} names but data.num_classes is {num_classes}"
+            )
+        self.palette: np.ndarray | None = None
+        self.batch_size = batch_size
+        self.eval_batch_size = eval_batch_size or batch_size
+        self.num_workers = default_num_workers() if num_workers is None else num_workers
+        self.pin_memory = pin_memory and torch.cuda.is_available()
+        self.train_transform = train_transform(crop_size, ignore_index, scale_range, hflip, color_jitter, mean, std)
+        self.eval_transform = eval_transform(eval_size, mean, std)
+        self.datasets: dict[str, Dataset] = {}
+
+    def build_datasets(self, stage: str | None) -> dict[str, Dataset]:
+        """Raw datasets keyed by ``"train"``, ``"val"``, ``"test"`` (those the stage needs)."""
+        raise NotImplementedError
+
+    def setup(self, stage: str | None = None) -> None:
+        for split, source in self.build_datasets(stage).items():
+            transform = self.train_transform if split == "train" else self.eval_transform
+            self.datasets[split] = TransformedDataset(source, transform)
+
+    def raw_dataset(self, split: str) -> Dataset:
+        """The untransformed dataset of a split (for pictures of inputs and ground truth)."""
+        if split not in self.datasets:
+            self.setup("test" if split == "test" else "fit")
+        return self.datasets[split].source  # type: ignore[attr-defined]
+
+    def _loader(self, split: str, shuffle: bool) -> DataLoader:
+        if split not in self.datasets:
+            raise ConfigError(f"the {split} split of {type(self).__name__} is not set up; call setup() first")
+        return DataLoader(
+            self.datasets[split],
+            batch_size=self.batch_size if split == "train" else self.eval_batch_size,
+            shuffle=shuffle,
+            drop_last=shuffle and len(self.datasets[split]) > self.batch_size,
+            num_workers=self.num_workers,
+            pin_memory=self.pin_memory,
+            persistent_workers=self.num_workers > 0,
+            collate_fn=pad_collate(self.ignore_index),
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader("train", shuffle=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader("val", shuffle=False)
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader("test", shuffle=False)

@@ -1,0 +1,101 @@
+"""Encoders: each returns the list of feature maps at strides ``1, 2, 4, …, 2^depth`` (``None`` where it has none).
+
+``channels[i]`` is the channel count of the stride-``2^i`` map (0 for ``None``).
+"""
+
+from __future__ import annotations
+
+import torch
+import torchvision
+from torch import Tensor, nn
+
+from upseg.errors import ConfigError
+from upseg.models.blocks import DoubleConv
+
+RESNETS = ("resnet18", "resnet34", "resnet50", "resnet101")
+VGGS = ("vgg16", "vgg16_bn")
+
+
+def torchvision_backbone(name: str, weights: str | None) -> nn.Module:
+    """A torchvision classification network; ``weights`` goes to torchvision as is (e.g. ``"DEFAULT"``)."""
+    try:
+        return torchvision.models.get_model(name, weights=weights)
+    except ValueError as error:
+        raise ConfigError(f"torchvision has no weights {weights!r} for {name}: {error}") from error
+
+
+class PlainEncoder(nn.Module):
+    """U-Net encoder: ``DoubleConv`` at full resolution, then ``depth`` × (max-pool 2 → ``DoubleConv``, width × 2)."""
+
+    def __init__(self, in_channels: int, base_width: int, depth: int):
+        super().__init__()
+        widths = [base_width * 2**i for i in range(depth + 1)]
+        self.stem = DoubleConv(in_channels, widths[0])
+        self.stages = nn.ModuleList(
+            nn.Sequential(nn.MaxPool2d(2), DoubleConv(widths[i], widths[i + 1])) for i in range(depth)
+        )
+        self.channels = widths
+
+    def forward(self, x: Tensor) -> list[Tensor | None]:
+        features: list[Tensor | None] = [self.stem(x)]
+        for stage in self.stages:
+            features.append(stage(features[-1]))
+        return features
+
+
+class ResNetEncoder(nn.Module):
+    """torchvision ResNet: stride 2 after the stem, then ``layer1…layer4`` at strides 4…32 (first ``depth`` used)."""
+
+    def __init__(self, name: str, in_channels: int, depth: int, weights: str | None = None):
+        super().__init__()
+        if name not in RESNETS:
+            raise ConfigError(f"model.encoder must be 'plain' or one of {', '.join(RESNETS)}, got {name!r}")
+        if not 1 <= depth <= 5:
+            raise ConfigError(f"model.depth must be between 1 and 5 for a ResNet encoder, got {depth}")
+        net = torchvision_backbone(name, weights)
+        if in_channels != 3:
+            net.conv1 = nn.Conv2d(in_channels, 64, 7, stride=2, padding=3, bias=False)
+        self.stem = nn.Sequential(net.conv1, net.bn1, net.relu)
+        layers = [nn.Sequential(net.maxpool, net.layer1), net.layer2, net.layer3, net.layer4]
+        self.stages = nn.ModuleList([self.stem, *layers][:depth])
+        expansion = 4 if name in ("resnet50", "resnet101") else 1
+        self.channels = [0, 64, 64 * expansion, 128 * expansion, 256 * expansion, 512 * expansion][: depth + 1]
+
+    def forward(self, x: Tensor) -> list[Tensor | None]:
+        features: list[Tensor | None] = [None]
+        for stage in self.stages:
+            x = stage(x)
+            features.append(x)
+        return features
+
+
+class FCNBackbone(nn.Module):
+    """The stride-8, 16 and 32 feature maps of a torchvision ResNet or VGG (FCN's pool3, pool4 and pool5)."""
+
+    def __init__(self, name: str, weights: str | None = None):
+        super().__init__()
+        net = torchvision_backbone(name, weights)
+        if name in RESNETS:
+            expansion = 4 if name in ("resnet50", "resnet101") else 1
+            self.stages = nn.ModuleList(
+                [
+                    nn.Sequential(net.conv1, net.bn1, net.relu, net.maxpool, net.layer1, net.layer2),
+                    net.layer3,
+                    net.layer4,
+                ]
+            )
+            self.channels = [128 * expansion, 256 * expansion, 512 * expansion]
+        elif name in VGGS:
+            pools = [i for i, layer in enumerate(net.features) if isinstance(layer, nn.MaxPool2d)]
+            bounds = [0, pools[2] + 1, pools[3] + 1, pools[4] + 1]
+            self.stages = nn.ModuleList(net.features[a:b] for a, b in zip(bounds, bounds[1:], strict=False))
+            self.channels = [256, 512, 512]
+        else:
+            raise ConfigError(f"model.backbone must be one of {', '.join(RESNETS + VGGS)}, got {name!r}")
+
+    def forward(self, x: Tensor) -> list[torch.Tensor]:
+        features = []
+        for stage in self.stages:
+            x = stage(x)
+            features.append(x)
+        return features

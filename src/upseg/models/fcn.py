@@ -1,0 +1,65 @@
+"""FCN-32s/16s/8s (Long, Shelhamer & Darrell, 2015) on a torchvision ResNet or VGG, upsamplers from the builder.
+
+``N×3×H×W`` → logits ``N×num_classes×H×W`` for any ``H, W`` (padded to a multiple of 32, cropped back).
+Class scores at stride 32 (a conv head) are upsampled ×2 and added to 1×1 scores of the stride-16 features (16s, 8s),
+again ×2 and added to stride-8 scores (8s), then upsampled to full resolution (×32, ×16 or ×8). Every upsampling is a
+decoder upsampler; ``transpose`` and ``direct`` start as bilinear interpolation, as in the paper, unless the decoder
+config sets ``init`` itself. The skip score layers start at zero, so training begins from FCN-32s's prediction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from torch import Tensor, nn
+
+from upseg.errors import ConfigError
+from upseg.models.blocks import ConvBNReLU, decoder_upsampler, pad_to_multiple
+from upseg.models.encoders import FCNBackbone
+
+BILINEAR_INIT_UPSAMPLERS = ("transpose", "direct")
+
+
+class FCN(nn.Module):
+    """FCN with ``variant`` ``"8s"`` (default), ``"16s"`` or ``"32s"``; see the module docstring for shapes."""
+
+    def __init__(
+        self,
+        num_classes: int,
+        decoder: Mapping[str, Any],
+        variant: str = "8s",
+        backbone: str = "resnet18",
+        backbone_weights: str | None = None,
+        head_channels: int = 256,
+        dropout: float = 0.1,
+    ) -> None:
+        super().__init__()
+        if variant not in ("8s", "16s", "32s"):
+            raise ConfigError(f"model.variant must be '8s', '16s' or '32s', got {variant!r}")
+        if num_classes < 2:
+            raise ConfigError(f"num_classes must be at least 2, got {num_classes}")
+        decoder = dict(decoder)
+        if decoder.get("name") in BILINEAR_INIT_UPSAMPLERS:
+            decoder["options"] = {"init": "bilinear", **(decoder.get("options") or {})}
+        self.backbone = FCNBackbone(backbone, backbone_weights)
+        c8, c16, c32 = self.backbone.channels
+        self.head = nn.Sequential(
+            ConvBNReLU(c32, head_channels), nn.Dropout2d(dropout), nn.Conv2d(head_channels, num_classes, 1)
+        )
+        self.skips = {"8s": 2, "16s": 1, "32s": 0}[variant]
+        self.score_skip = nn.ModuleList(nn.Conv2d(c, num_classes, 1) for c in (c16, c8)[: self.skips])
+        for layer in self.score_skip:
+            nn.init.zeros_(layer.weight)
+            nn.init.zeros_(layer.bias)
+        self.up_skip = nn.ModuleList(decoder_upsampler(decoder, num_classes, num_classes, 2) for _ in range(self.skips))
+        self.up_final = decoder_upsampler(decoder, num_classes, num_classes, 32 // 2**self.skips)
+        self.variant = variant
+
+    def forward(self, x: Tensor) -> Tensor:
+        x, (height, width) = pad_to_multiple(x, 32)
+        f8, f16, f32 = self.backbone(x)
+        scores = self.head(f32)
+        for up, score, features in zip(self.up_skip, self.score_skip, (f16, f8), strict=False):
+            scores = up(scores) + score(features)
+        return self.up_final(scores)[..., :height, :width]

@@ -1,0 +1,81 @@
+"""U-Net (Ronneberger et al., 2015) whose decoder upsampler is chosen by name.
+
+``N×C_in×H×W`` → logits ``N×num_classes×H×W`` for any ``H, W``: the input is zero-padded to a multiple of
+``2^depth`` and the logits cropped back. Decoder stage ``i`` (from the deepest up): upsampler ×2 from
+``channels[i+1]`` to ``decoder_channels[i]`` → concatenate the stride-``2^i`` skip → two conv-BN-ReLU.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from upseg.errors import ConfigError
+from upseg.models.blocks import DoubleConv, decoder_upsampler, pad_to_multiple
+from upseg.models.encoders import PlainEncoder, ResNetEncoder
+
+
+class DecoderStage(nn.Module):
+    """``up(x)`` ×2, concatenated with ``skip`` (if any), then :class:`DoubleConv`."""
+
+    def __init__(self, upsampler: nn.Module, up_channels: int, skip_channels: int):
+        super().__init__()
+        self.up = upsampler
+        self.conv = DoubleConv(up_channels + skip_channels, up_channels)
+
+    def forward(self, x: Tensor, skip: Tensor | None) -> Tensor:
+        x = self.up(x)
+        if skip is not None:
+            x = torch.cat([x, skip], dim=1)
+        return self.conv(x)
+
+
+class UNet(nn.Module):
+    """U-Net with a plain (default) or torchvision ResNet encoder; see the module docstring for shapes."""
+
+    def __init__(
+        self,
+        num_classes: int,
+        decoder: Mapping[str, Any],
+        in_channels: int = 3,
+        depth: int = 4,
+        base_width: int = 32,
+        encoder: str = "plain",
+        encoder_weights: str | None = None,
+    ) -> None:
+        super().__init__()
+        if not isinstance(depth, int) or depth < 1:
+            raise ConfigError(f"model.depth must be a positive int (number of down/up stages), got {depth!r}")
+        if not isinstance(base_width, int) or base_width < 1:
+            raise ConfigError(f"model.base_width must be a positive int, got {base_width!r}")
+        if num_classes < 2:
+            raise ConfigError(f"num_classes must be at least 2, got {num_classes}")
+        if encoder == "plain":
+            if encoder_weights is not None:
+                raise ConfigError("model.encoder_weights needs a torchvision encoder (model.encoder=resnet18|34|50)")
+            self.encoder: nn.Module = PlainEncoder(in_channels, base_width, depth)
+            decoder_channels = self.encoder.channels[:depth]
+        else:
+            self.encoder = ResNetEncoder(encoder, in_channels, depth, encoder_weights)
+            decoder_channels = [16 * 2**i for i in range(depth)]
+        skip_channels = self.encoder.channels
+        self.depth = depth
+        below = [*decoder_channels[1:], skip_channels[depth]]  # channels entering stage i from the level below
+        self.decoder = nn.ModuleList(
+            DecoderStage(
+                decoder_upsampler(decoder, below[i], decoder_channels[i], 2), decoder_channels[i], skip_channels[i]
+            )  # fmt: skip
+            for i in range(depth)
+        )
+        self.head = nn.Conv2d(decoder_channels[0], num_classes, 1)
+
+    def forward(self, x: Tensor) -> Tensor:
+        x, (height, width) = pad_to_multiple(x, 2**self.depth)
+        features = self.encoder(x)
+        y = features[self.depth]
+        for i in reversed(range(self.depth)):
+            y = self.decoder[i](y, features[i])
+        return self.head(y)[..., :height, :width]

@@ -1,0 +1,125 @@
+"""Fit, test the best checkpoint, and write ``metrics.json`` in the run directory — what ``scripts/train.py`` runs."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+from hydra.utils import instantiate
+from lightning.pytorch.callbacks import ModelCheckpoint
+from omegaconf import DictConfig, OmegaConf
+
+from upseg.callbacks import RunStats
+from upseg.errors import ConfigError, UpsegError
+
+log = logging.getLogger(__name__)
+
+
+def check_trainer(trainer_cfg: DictConfig) -> None:
+    """Stop at once, in one sentence, when the trainer asks for hardware that is not there."""
+    accelerator = str(trainer_cfg.get("accelerator", "auto"))
+    if accelerator in ("gpu", "cuda") and not torch.cuda.is_available():
+        raise ConfigError(
+            f"trainer.accelerator={accelerator} but this machine has no usable CUDA GPU; "
+            "run on the CPU with trainer=cpu (or trainer.accelerator=cpu)"
+        )
+    if accelerator == "cpu" and trainer_cfg.get("sync_batchnorm"):
+        raise ConfigError(
+            "trainer.sync_batchnorm=true needs GPUs (PyTorch's SyncBatchNorm has no CPU kernel); "
+            "add trainer.sync_batchnorm=false to run DDP on the CPU"
+        )
+
+
+def instantiate_all(group: DictConfig | None) -> list[Any]:
+    """Instantiate every entry of a config group such as ``callbacks`` or ``logger`` (a mapping of name → config)."""
+    if not group:
+        return []
+    return [instantiate(node) for node in group.values() if isinstance(node, DictConfig) and "_target_" in node]
+
+
+def find_callback(trainer: L.Trainer, kind: type) -> Any:
+    return next((callback for callback in trainer.callbacks if isinstance(callback, kind)), None)
+
+
+def scalar(value: Any) -> Any:
+    return value.item() if isinstance(value, torch.Tensor) else value
+
+
+def train(cfg: DictConfig) -> dict[str, Any]:
+    """Train (unless ``train=false``), test (unless ``test=false``) and return the run's metrics."""
+    check_trainer(cfg.trainer)
+    if cfg.get("ckpt_path") and not Path(cfg.ckpt_path).is_file():
+        raise UpsegError(f"ckpt_path {cfg.ckpt_path} does not exist; give the path of a .ckpt file")
+    L.seed_everything(cfg.seed, workers=True)
+
+    datamodule: L.LightningDataModule = instantiate(cfg.data)
+    model: L.LightningModule = instantiate(cfg.model, class_names=datamodule.class_names)
+    loggers = instantiate_all(cfg.get("logger"))
+    trainer: L.Trainer = instantiate(cfg.trainer, callbacks=instantiate_all(cfg.get("callbacks")), logger=loggers)
+    for logger in loggers:
+        logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
+
+    if cfg.train:
+        trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+
+    checkpoint = find_callback(trainer, ModelCheckpoint)
+    # Read before testing: restoring a checkpoint for the test also restores the callback's older state.
+    best_ckpt = checkpoint.best_model_path if checkpoint is not None and checkpoint.best_model_path else None
+    last_ckpt = checkpoint.last_model_path if checkpoint is not None and checkpoint.last_model_path else None
+    best_score = checkpoint.best_model_score if checkpoint is not None else None
+    fit_metrics = {key: scalar(value) for key, value in trainer.callback_metrics.items()}
+    if cfg.test:
+        test_ckpt = best_ckpt if cfg.train else cfg.get("ckpt_path")
+        if cfg.train and test_ckpt is None:
+            log.warning("no best checkpoint was saved; testing the weights at the end of training")
+        trainer.test(model, datamodule=datamodule, ckpt_path=test_ckpt, weights_only=False)
+    test_metrics = {key: scalar(value) for key, value in trainer.callback_metrics.items() if key.startswith("test/")}
+
+    summary: dict[str, Any] = {
+        "decoder": cfg.decoder.name,
+        "model": cfg.model.network,
+        "data": cfg.data._target_.rsplit(".", 1)[-1],
+        "seed": cfg.seed,
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "val/mIoU": scalar(best_score) if best_score is not None else fit_metrics.get("val/mIoU"),
+        "epochs": trainer.current_epoch,
+        "best_ckpt": str(Path(best_ckpt).resolve()) if best_ckpt else None,
+        "last_ckpt": str(Path(last_ckpt).resolve()) if last_ckpt else None,
+    }
+    stats = find_callback(trainer, RunStats)
+    if stats is not None:
+        summary.update(stats.summary(model.device))
+    summary.update({key: value for key, value in sorted(test_metrics.items()) if not key.startswith("test/IoU/")})
+    summary["test/IoU"] = {
+        key.removeprefix("test/IoU/"): value for key, value in test_metrics.items() if key.startswith("test/IoU/")
+    }
+
+    if trainer.is_global_zero:
+        output_dir = Path(cfg.paths.output_dir)
+        output_dir.mkdir(parents=True, exist_ok=True)
+        (output_dir / "metrics.json").write_text(json.dumps(summary, indent=2) + "\n")
+        print_summary(summary, output_dir)
+    return summary
+
+
+def print_summary(summary: dict[str, Any], output_dir: Path) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"upseg: {summary['model']} with decoder={summary['decoder']}", show_header=False)
+    for key in ("val/mIoU", "test/mIoU", "test/acc", "parameters", "epochs", "train_seconds", "train_images_per_second",
+                "peak_memory_mb"):  # fmt: skip
+        if summary.get(key) is not None:
+            value = summary[key]
+            table.add_row(
+                key, f"{value:.4f}" if isinstance(value, float) and key.endswith(("IoU", "acc")) else str(value)
+            )
+    for name, iou in summary.get("test/IoU", {}).items():
+        table.add_row(f"  IoU {name}", f"{iou:.4f}")
+    table.add_row("outputs", str(output_dir))
+    table.add_row("best checkpoint", str(summary.get("best_ckpt")))
+    Console().print(table)

@@ -1,0 +1,64 @@
+"""The networks: any input size in, logits of that size out; `direct` and `transpose` decoders agree."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from upseg.errors import ConfigError
+from upseg.models import build_model
+from upseg.upsample import UPSAMPLERS
+
+MODEL_OPTIONS = {
+    "unet": {"depth": 3, "base_width": 8},
+    "unet-resnet18": {"encoder": "resnet18", "depth": 5},
+    "fcn": {"backbone": "resnet18"},
+    "fcn-vgg16-16s": {"backbone": "vgg16", "variant": "16s", "head_channels": 32},
+    "fcn-resnet18-32s": {"backbone": "resnet18", "variant": "32s"},
+}
+SIZES = [(97, 131), (33, 17), (1, 1), (64, 64)]
+
+
+@pytest.mark.parametrize("variant", list(MODEL_OPTIONS))
+@pytest.mark.parametrize("decoder", sorted(UPSAMPLERS))
+def test_any_input_size_gives_logits_of_that_size(variant, decoder):
+    network = variant.split("-")[0]
+    net = build_model(network, 5, {"name": decoder, "options": {}}, **MODEL_OPTIONS[variant]).eval()
+    with torch.no_grad():
+        for height, width in SIZES:
+            assert net(torch.randn(2, 3, height, width)).shape == (2, 5, height, width)
+
+
+@pytest.mark.parametrize("variant", ["unet", "unet-resnet18", "fcn"])
+def test_direct_and_transpose_decoders_give_the_same_logits_on_the_same_weights(variant):
+    network = variant.split("-")[0]
+    torch.manual_seed(0)
+    transpose = build_model(network, 4, {"name": "transpose"}, **MODEL_OPTIONS[variant]).double().eval()
+    direct = build_model(network, 4, {"name": "direct"}, **MODEL_OPTIONS[variant]).double().eval()
+    direct.load_state_dict(transpose.state_dict())
+    x = torch.randn(2, 3, 45, 61, dtype=torch.float64)
+    with torch.no_grad():
+        torch.testing.assert_close(direct(x), transpose(x), rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize(
+    "network,options,match",
+    [
+        ("unet", {"depth": -1}, "model.depth"),
+        ("unet", {"depth": 0}, "model.depth"),
+        ("unet", {"base_width": 0}, "model.base_width"),
+        ("unet", {"encoder": "resnet9"}, "model.encoder"),
+        ("unet", {"encoder": "resnet18", "depth": 6}, "model.depth"),
+        ("fcn", {"variant": "4s"}, "model.variant"),
+        ("fcn", {"backbone": "alexnet"}, "model.backbone"),
+        ("unet", {"colour": "red"}, "colour"),
+    ],
+)
+def test_bad_model_options_raise_config_errors_naming_the_key(network, options, match):
+    with pytest.raises(ConfigError, match=match):
+        build_model(network, 3, {"name": "transpose"}, **options)
+
+
+def test_unknown_decoder_is_a_config_error_listing_the_choices():
+    with pytest.raises(ConfigError, match="valid names: bilinear, direct, nearest, pixelshuffle, transpose"):
+        build_model("unet", 3, {"name": "foo"}, depth=2, base_width=4)
