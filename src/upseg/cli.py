@@ -26,6 +26,15 @@ def user_error(error: BaseException) -> UpsegError | None:
     return None
 
 
+def one_line(error: UpsegError) -> str:
+    """The error's own sentence; a DataLoader worker re-raises it with the worker's traceback in front."""
+    text = str(error)
+    if "Original Traceback" in text:
+        text = text.strip().splitlines()[-1]
+        text = text.split(": ", 1)[1] if text.startswith(f"{type(error).__module__}.") else text
+    return text
+
+
 def run_task(task: Callable[..., Result], *args: Any) -> Result:
     """Run ``task``; a user error ends the process with its one-line message and exit status 2."""
     try:
@@ -35,5 +44,5 @@ def run_task(task: Callable[..., Result], *args: Any) -> Result:
         if cause is None:
             raise
         log.debug("user error", exc_info=True)
-        print(f"error: {cause}", file=sys.stderr, flush=True)
+        print(f"error: {one_line(cause)}", file=sys.stderr, flush=True)
         sys.exit(2)
