@@ -18,7 +18,7 @@ from upseg.train import train  # noqa: E402
 @hydra.main(version_base="1.3", config_path="../configs", config_name="train")
 def main(cfg: DictConfig) -> float | None:
     metrics = run_task(train, cfg)
-    return metrics.get("val/mIoU")  # the objective for Hydra sweepers that optimise
+    return metrics.get("val/mIoU") if metrics else None  # the objective for Hydra sweepers that optimise
 
 
 if __name__ == "__main__":

@@ -1,12 +1,19 @@
-"""Shared test fixtures: a record of how closely `direct` matches PyTorch, printed after every run."""
+"""Shared test fixtures: the real Hydra configs composed for CPU test runs (as lightning-hydra-template's tests do),
+and a record of how closely `direct` matches PyTorch, printed after every run."""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pytest
 import torch
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig, open_dict
 
 # Two cores in CI: one intra-op thread per test process keeps timings stable and avoids oversubscription.
 torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
@@ -41,3 +48,57 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):  # noqa: ARG0
             f"conv_transpose2d_direct vs F.conv_transpose2d: {len(RECORD.configurations)} configurations, "
             f"worst |difference| over outputs and gradients: {worst}"
         )
+
+
+REPO = Path(__file__).resolve().parents[1]
+CONFIG_DIR = str(REPO / "configs")
+
+# A few tiny batches of shapes on the CPU, no progress bar.
+FAST = [
+    "experiment=quickstart",
+    "data.num_train=8",
+    "data.num_val=4",
+    "data.num_test=4",
+    "data.image_size=32",
+    "data.batch_size=4",
+    "trainer.max_epochs=1",
+    "trainer.enable_progress_bar=false",
+    "trainer.enable_model_summary=false",
+    "~callbacks.rich_progress_bar",
+]
+
+
+def compose_config(config_name: str, tmp_path: Path, overrides: Sequence[str] = ()) -> DictConfig:
+    """``configs/<config_name>.yaml`` with ``overrides``, its Hydra runtime set and outputs under ``tmp_path``."""
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+        cfg = compose(config_name, overrides=list(overrides), return_hydra_config=True)
+    HydraConfig.instance().set_config(cfg)
+    with open_dict(cfg):
+        cfg.paths.output_dir = str(tmp_path)
+        cfg.paths.log_dir = str(tmp_path / "logs")
+        cfg.paths.data_dir = str(tmp_path / "data")
+        del cfg.hydra  # as in a real run: Hydra's own node lives in HydraConfig, not in the task's config
+    return cfg
+
+
+def compose_train_config(tmp_path: Path, overrides: Sequence[str] = ()) -> DictConfig:
+    return compose_config("train", tmp_path, overrides)
+
+
+@pytest.fixture
+def train_config(tmp_path: Path) -> Callable[..., DictConfig]:
+    """``train_config(*overrides, fast=True)``: a composed training config writing into a fresh temporary folder."""
+
+    def make(*overrides: str, fast: bool = True, output: Path | None = None) -> DictConfig:
+        return compose_train_config(output or tmp_path, [*(FAST if fast else []), *overrides])
+
+    yield make
+    GlobalHydra.instance().clear()
+
+
+@pytest.fixture
+def compose_configs() -> Callable[..., DictConfig]:
+    """``compose_configs(config_name, output_dir, overrides)``: any of the configs/*.yaml, composed for a test."""
+    yield compose_config
+    GlobalHydra.instance().clear()

@@ -1,13 +1,17 @@
-"""What the thin scripts share: turning a user error into one line and a non-zero exit."""
+"""What the thin scripts share: a user error becomes one line and a non-zero exit; a failed sweep run is recorded."""
 
 from __future__ import annotations
 
 import logging
 import sys
+import traceback
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
+from hydra.core.hydra_config import HydraConfig
 from hydra.errors import InstantiationException
+from hydra.types import RunMode
 
 from upseg.errors import UpsegError
 
@@ -35,12 +39,31 @@ def one_line(error: UpsegError) -> str:
     return text
 
 
-def run_task(task: Callable[..., Result], *args: Any) -> Result:
-    """Run ``task``; a user error ends the process with its one-line message and exit status 2."""
+def in_multirun() -> bool:
+    return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
+
+
+def record_failure(error: Exception, cause: UpsegError | None) -> None:
+    """Keep a failed sweep job's error in its folder (``error.txt``) so the comparison lists it, and go on."""
+    output_dir = Path(HydraConfig.get().runtime.output_dir)
+    text = one_line(cause) if cause is not None else "".join(traceback.format_exception(error))
+    (output_dir / "error.txt").write_text(text.rstrip() + "\n")
+    log.error("run failed: %s", text.strip().splitlines()[-1])
+
+
+def run_task(task: Callable[..., Result], *args: Any) -> Result | None:
+    """Run ``task``; a user error ends the process with its one-line message and exit status 2.
+
+    In a sweep, a failed run is recorded (``error.txt``) and the sweep goes on; the comparison at its end lists it
+    and the sweep exits non-zero.
+    """
     try:
         return task(*args)
     except Exception as error:
         cause = user_error(error)
+        if in_multirun():
+            record_failure(error, cause)
+            return None
         if cause is None:
             raise
         log.debug("user error", exc_info=True)

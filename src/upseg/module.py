@@ -3,7 +3,8 @@ cross-entropy, and torchmetrics' IoU and accuracy.
 
 Batches are ``(images N×3×H×W float32, masks N×H×W int64)``; pixels equal to ``ignore_index`` count neither in the
 loss nor in a metric. mIoU is torchmetrics' macro Jaccard index: classes absent from both prediction and target in the
-whole evaluated set are left out of the mean (their IoU is logged as 0). All constructor arguments are saved as
+whole evaluated set are left out of the mean (their IoU is logged as 0). Tests also log the checkerboard score of the
+logits (:mod:`upseg.metrics`) and keep the confusion matrix. All constructor arguments are saved as
 hyperparameters in plain containers, so ``SegmentationModule.load_from_checkpoint(path)`` rebuilds the exact model —
 network, decoder and options — from the checkpoint alone.
 """
@@ -21,8 +22,9 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, ListConfig, OmegaConf
 from torch import Tensor
 from torchmetrics import MaxMetric, MeanMetric, MetricCollection
-from torchmetrics.classification import MulticlassAccuracy, MulticlassJaccardIndex
+from torchmetrics.classification import MulticlassAccuracy, MulticlassConfusionMatrix, MulticlassJaccardIndex
 
+from upseg.metrics import CheckerboardScore
 from upseg.models import build_model
 
 DEFAULT_OPTIMIZER = {"_target_": "torch.optim.AdamW", "_partial_": True, "lr": 1e-3, "weight_decay": 1e-4}
@@ -93,6 +95,10 @@ class SegmentationModule(L.LightningModule):
         self.val_metrics = segmentation_metrics(num_classes, ignore_index).clone(prefix="val/")
         self.test_metrics = segmentation_metrics(num_classes, ignore_index).clone(prefix="test/")
         self.val_miou_best = MaxMetric()
+        self.test_confmat = MulticlassConfusionMatrix(num_classes, ignore_index=ignore_index)
+        self.test_checkerboard = CheckerboardScore(getattr(self.net, "checkerboard_period", 2))
+        self.test_confusion_matrix: Tensor | None = None  # rows: target, columns: prediction (after a test)
+        self.run_config: dict[str, Any] | None = None  # the whole run's config, kept in checkpoints
 
     def configure_model(self) -> None:
         if self.hparams.compile:
@@ -140,12 +146,26 @@ class SegmentationModule(L.LightningModule):
     def test_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
         loss, logits, masks = self._step(batch)
         self.test_loss(loss)
-        self.test_metrics.update(logits.argmax(1), masks)
+        predictions = logits.argmax(1)
+        self.test_metrics.update(predictions, masks)
+        self.test_confmat.update(predictions, masks)
+        self.test_checkerboard.update(logits, masks != self.hparams.ignore_index)
         self.log("test/loss", self.test_loss, on_epoch=True)
 
     def on_test_epoch_end(self) -> None:
-        self.log_dict(self._flatten(self.test_metrics.compute(), "test/"))
-        self.test_metrics.reset()
+        metrics = self._flatten(self.test_metrics.compute(), "test/")
+        metrics["test/checkerboard"] = self.test_checkerboard.compute()
+        self.log_dict(metrics)
+        self.test_confusion_matrix = self.test_confmat.compute().cpu()
+        for metric in (self.test_metrics, self.test_confmat, self.test_checkerboard):
+            metric.reset()
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        if self.run_config is not None:
+            checkpoint["upseg_run_config"] = self.run_config
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        self.run_config = checkpoint.get("upseg_run_config")
 
     def _flatten(self, computed: Mapping[str, Tensor], prefix: str) -> dict[str, Tensor]:
         """Per-class IoU → ``{prefix}IoU/<class name>``; everything else as is."""

@@ -58,10 +58,11 @@ def train(cfg: DictConfig) -> dict[str, Any]:
 
     datamodule: L.LightningDataModule = instantiate(cfg.data)
     model: L.LightningModule = instantiate(cfg.model, class_names=datamodule.class_names)
+    model.run_config = OmegaConf.to_container(cfg, resolve=True)  # so evaluate.py finds the same data
     loggers = instantiate_all(cfg.get("logger"))
     trainer: L.Trainer = instantiate(cfg.trainer, callbacks=instantiate_all(cfg.get("callbacks")), logger=loggers)
     for logger in loggers:
-        logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
+        logger.log_hyperparams(model.run_config)
 
     if cfg.train:
         trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
@@ -106,17 +107,29 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     return summary
 
 
+SUMMARY_ROWS = (
+    "val/mIoU",
+    "test/mIoU",
+    "test/acc",
+    "test/checkerboard",
+    "parameters",
+    "epochs",
+    "train_seconds",
+    "train_images_per_second",
+    "peak_memory_mb",
+)
+
+
 def print_summary(summary: dict[str, Any], output_dir: Path) -> None:
     from rich.console import Console
     from rich.table import Table
 
     table = Table(title=f"upseg: {summary['model']} with decoder={summary['decoder']}", show_header=False)
-    for key in ("val/mIoU", "test/mIoU", "test/acc", "parameters", "epochs", "train_seconds", "train_images_per_second",
-                "peak_memory_mb"):  # fmt: skip
-        if summary.get(key) is not None:
-            value = summary[key]
+    for key in SUMMARY_ROWS:
+        value = summary.get(key)
+        if value is not None:
             table.add_row(
-                key, f"{value:.4f}" if isinstance(value, float) and key.endswith(("IoU", "acc")) else str(value)
+                key, f"{value:.4f}" if isinstance(value, float) and key.startswith(("val/", "test/")) else str(value)
             )
     for name, iou in summary.get("test/IoU", {}).items():
         table.add_row(f"  IoU {name}", f"{iou:.4f}")

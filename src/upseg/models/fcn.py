@@ -55,6 +55,7 @@ class FCN(nn.Module):
         self.up_skip = nn.ModuleList(decoder_upsampler(decoder, num_classes, num_classes, 2) for _ in range(self.skips))
         self.up_final = decoder_upsampler(decoder, num_classes, num_classes, 32 // 2**self.skips)
         self.variant = variant
+        self.checkerboard_period = 32 // 2**self.skips  # the final upsampling factor
 
     def forward(self, x: Tensor) -> Tensor:
         x, (height, width) = pad_to_multiple(x, 32)

@@ -71,6 +71,7 @@ class UNet(nn.Module):
             for i in range(depth)
         )
         self.head = nn.Conv2d(decoder_channels[0], num_classes, 1)
+        self.checkerboard_period = 2  # the last upsampler's factor: its artifacts repeat every 2 output pixels
 
     def forward(self, x: Tensor) -> Tensor:
         x, (height, width) = pad_to_multiple(x, 2**self.depth)
