@@ -67,7 +67,7 @@ class SegmentationModule(L.LightningModule):
         scheduler: Mapping[str, Any] | None = None,
         scheduler_interval: str = "step",
         channels_last: bool = False,
-        compile: bool = False,
+        compile: bool | str = False,
         **network_options: Any,
     ) -> None:
         super().__init__()
@@ -101,9 +101,12 @@ class SegmentationModule(L.LightningModule):
         self.run_config: dict[str, Any] | None = None  # the whole run's config, kept in checkpoints
 
     def configure_model(self) -> None:
-        if self.hparams.compile:
+        """``compile``: ``true`` for torch.compile's default backend (inductor), or a backend name."""
+        if self.hparams.compile and not getattr(self, "_compiled", False):
+            backend = self.hparams.compile if isinstance(self.hparams.compile, str) else "inductor"
             # In place, so parameter names (and checkpoints) stay those of the uncompiled network.
-            self.net.compile()
+            self.net.compile(backend=backend)
+            self._compiled = True
 
     def forward(self, images: Tensor) -> Tensor:
         if self.hparams.channels_last:

@@ -140,3 +140,16 @@ def test_ddp_trains_with_two_cpu_processes(tmp_path):
     assert "distributed_backend=gloo" in result.stderr + result.stdout
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     assert metrics["epochs"] == 1 and 0.0 <= metrics["test/mIoU"] <= 1.0
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        ["model.channels_last=true"],
+        ["trainer.precision=bf16-mixed"],
+        ["model.compile=aot_eager"],  # the GPU path uses inductor; aot_eager traces the same graph without a compiler
+    ],
+)
+def test_direct_decoder_trains_under_the_gpu_path_options(train_config, tmp_path, options):
+    summary = train(train_config("decoder=direct", "trainer.limit_train_batches=2", *options))
+    assert summary["decoder"] == "direct" and 0.0 <= summary["test/mIoU"] <= 1.0
