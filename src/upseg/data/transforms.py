@@ -2,7 +2,8 @@
 
 Train: random scale, pad to ``crop_size`` (image with 0, mask with ``ignore_index``), random crop, horizontal flip,
 mild colour jitter, normalise, to tensor. Eval: optional resize to ``eval_size``, normalise, to tensor. Masks are only
-ever resampled with nearest neighbour, so their values stay exact.
+ever resampled with nearest neighbour, so their values stay exact — OpenCV's pixel-centre-aligned variant, so that a
+mask stays on its image.
 """
 
 from __future__ import annotations
@@ -15,6 +16,9 @@ from albumentations.pytorch import ToTensorV2
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+# cv2.INTER_NEAREST samples at x·scale without the half-pixel centre offset INTER_LINEAR uses, which moves a rescaled
+# mask by up to a pixel against its image; INTER_NEAREST_EXACT samples pixel centres, as the image resampling does.
+MASK_INTERPOLATION = cv2.INTER_NEAREST_EXACT
 
 
 def train_transform(
@@ -35,7 +39,7 @@ def train_transform(
             A.RandomScale(
                 scale_limit=(low - 1, high - 1),
                 interpolation=cv2.INTER_LINEAR,
-                mask_interpolation=cv2.INTER_NEAREST,
+                mask_interpolation=MASK_INTERPOLATION,
                 p=1.0,
             ),
             A.PadIfNeeded(crop_h, crop_w, border_mode=cv2.BORDER_CONSTANT, fill=0, fill_mask=ignore_index),
@@ -58,9 +62,9 @@ def eval_transform(
     """Evaluation: full resolution unless ``eval_size`` (an int for the longer side, or ``(H, W)``) is given."""
     ops: list[A.BasicTransform] = []
     if isinstance(eval_size, int):
-        ops.append(A.LongestMaxSize(max_size=eval_size, mask_interpolation=cv2.INTER_NEAREST))
+        ops.append(A.LongestMaxSize(max_size=eval_size, mask_interpolation=MASK_INTERPOLATION))
     elif eval_size is not None:
         height, width = eval_size
-        ops.append(A.Resize(height, width, mask_interpolation=cv2.INTER_NEAREST))
+        ops.append(A.Resize(height, width, mask_interpolation=MASK_INTERPOLATION))
     ops += [A.Normalize(mean=mean, std=std), ToTensorV2()]
     return A.Compose(ops)
