@@ -21,16 +21,17 @@ torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
 
 @dataclass
 class EquivalenceRecord:
-    """Configurations compared and the worst absolute difference seen, per dtype."""
+    """Configurations compared and the worst absolute difference seen, per impl and dtype."""
 
-    configurations: set[str] = field(default_factory=set)
-    worst: dict[str, float] = field(default_factory=dict)
+    configurations: dict[str, set[str]] = field(default_factory=dict)
+    worst: dict[str, dict[str, float]] = field(default_factory=dict)
 
-    def add(self, config: str, dtype: torch.dtype, expected: torch.Tensor, actual: torch.Tensor) -> None:
-        self.configurations.add(config)
+    def add(self, impl: str, config: str, dtype: torch.dtype, expected: torch.Tensor, actual: torch.Tensor) -> None:
+        self.configurations.setdefault(impl, set()).add(config)
         name = str(dtype).removeprefix("torch.")
         error = (expected.detach() - actual.detach()).abs().max().item() if expected.numel() else 0.0
-        self.worst[name] = max(self.worst.get(name, 0.0), error)
+        worst = self.worst.setdefault(impl, {})
+        worst[name] = max(worst.get(name, 0.0), error)
 
 
 RECORD = EquivalenceRecord()
@@ -42,10 +43,10 @@ def equivalence_record() -> EquivalenceRecord:
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):  # noqa: ARG001
-    if RECORD.configurations:
-        worst = ", ".join(f"{dtype} {error:.3g}" for dtype, error in sorted(RECORD.worst.items()))
+    for impl, configurations in sorted(RECORD.configurations.items()):
+        worst = ", ".join(f"{dtype} {error:.3g}" for dtype, error in sorted(RECORD.worst[impl].items()))
         terminalreporter.write_line(
-            f"conv_transpose2d_direct vs F.conv_transpose2d: {len(RECORD.configurations)} configurations, "
+            f"conv_transpose2d_direct(impl={impl!r}) vs F.conv_transpose2d: {len(configurations)} configurations, "
             f"worst |difference| over outputs and gradients: {worst}"
         )
 

@@ -8,6 +8,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from upseg.upsample import UPSAMPLERS, DirectConvTranspose2d, build_upsampler
+from upseg.upsample.functional import IMPLS
+from upseg.upsample.registry import upsampler_options
 
 LAYER_ARGS = [
     {"in_channels": 4, "out_channels": 6, "kernel_size": 3},
@@ -24,10 +26,12 @@ LAYER_ARGS = [
 ]
 
 
+@pytest.mark.parametrize("impl", IMPLS)
 @pytest.mark.parametrize("kwargs", LAYER_ARGS)
-def test_state_dict_round_trips_with_conv_transpose2d(kwargs):
+def test_state_dict_round_trips_with_conv_transpose2d(kwargs, impl):
     reference = nn.ConvTranspose2d(**kwargs, dtype=torch.float64)
-    direct = DirectConvTranspose2d(**kwargs, dtype=torch.float64)
+    direct = DirectConvTranspose2d(**kwargs, dtype=torch.float64, impl=impl)
+    assert direct.impl == impl
     assert {k: v.shape for k, v in direct.state_dict().items()} == {
         k: v.shape for k, v in reference.state_dict().items()
     }
@@ -92,17 +96,35 @@ def test_builder_rejects_unknown_names_and_options():
         build_upsampler("pixelshuffle", 4, 4, init="bilinear")
 
 
+@pytest.mark.parametrize("impl", IMPLS)
 @pytest.mark.parametrize("init", ["default", "bilinear"])
 @pytest.mark.parametrize("scale", [2, 3, 4])
-def test_transpose_and_direct_share_state_and_output(init, scale):
+def test_transpose_and_direct_share_state_and_output(init, scale, impl):
     torch.manual_seed(0)
     transpose = build_upsampler("transpose", 6, 4, scale, init=init).double()
-    direct = build_upsampler("direct", 6, 4, scale, init=init).double()
+    direct = build_upsampler("direct", 6, 4, scale, init=init, impl=impl).double()
+    assert direct.conv.impl == impl
+    assert direct.state_dict().keys() == transpose.state_dict().keys()
     direct.load_state_dict(transpose.state_dict())
-    x = torch.randn(2, 6, 7, 5, dtype=torch.float64)
+    x = torch.randn(2, 6, 7, 5, dtype=torch.float64, requires_grad=True)
     torch.testing.assert_close(direct(x), transpose(x), rtol=1e-12, atol=1e-12)
+    grad = torch.randn(2, 4, 7 * scale, 5 * scale, dtype=torch.float64)
+    for want, got in zip(
+        torch.autograd.grad(transpose(x), (x, *transpose.parameters()), grad),
+        torch.autograd.grad(direct(x), (x, *direct.parameters()), grad),
+        strict=True,
+    ):
+        torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-12)
     transpose.load_state_dict(direct.state_dict())
     torch.testing.assert_close(transpose(x), direct(x), rtol=1e-12, atol=1e-12)
+
+
+def test_only_direct_takes_impl():
+    assert "impl" in upsampler_options("direct")
+    assert "impl" not in upsampler_options("transpose")
+    with pytest.raises(ValueError, match="no option 'impl'"):
+        build_upsampler("transpose", 4, 4, impl="subpixel")
+    assert build_upsampler("direct", 4, 4).conv.impl == "subpixel"  # the default, chosen by docs/benchmarks.md
 
 
 @pytest.mark.parametrize("name", ["transpose", "direct"])

@@ -3,7 +3,8 @@
 Parameters have ConvTranspose2d's names, shapes and initialisation — ``weight`` is ``C_in×(C_out/groups)×k_h×k_w``,
 ``bias`` is ``C_out`` — so a state dict loads either way and, seeded alike, both layers start from the same weights.
 ``N×C_in×H×W`` → ``N×C_out×H_out×W_out`` with ``H_out = (H−1)·s − 2p + d·(k−1) + op + 1``; ``output_size`` picks
-``op`` as ConvTranspose2d does.
+``op`` as ConvTranspose2d does. ``impl`` picks how (``"subpixel"`` or ``"zero_insertion"``, see
+:func:`conv_transpose2d_direct`); it is a plain attribute, not state, so it never enters the state dict.
 """
 
 from __future__ import annotations
@@ -14,11 +15,18 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
-from upseg.upsample.functional import IntOrPair, _pair, conv_transpose2d_direct, transposed_output_size
+from upseg.upsample.functional import (
+    DEFAULT_IMPL,
+    IntOrPair,
+    _pair,
+    conv_transpose2d_direct,
+    transposed_output_size,
+    validate_impl,
+)
 
 
 class DirectConvTranspose2d(nn.Module):
-    """Transposed convolution as one stride-1 convolution of the zero-inserted, padded input (see module doc)."""
+    """Transposed convolution as one ordinary convolution, sub-pixel or zero-insertion (see module doc)."""
 
     def __init__(
         self,
@@ -34,8 +42,11 @@ class DirectConvTranspose2d(nn.Module):
         padding_mode: str = "zeros",
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
+        *,
+        impl: str = DEFAULT_IMPL,
     ) -> None:
         super().__init__()
+        self.impl = validate_impl(impl)
         if padding_mode != "zeros":
             raise ValueError(f'padding_mode must be "zeros" for a transposed convolution, got {padding_mode!r}')
         if groups < 1 or in_channels % groups or out_channels % groups:
@@ -98,7 +109,15 @@ class DirectConvTranspose2d(nn.Module):
             self.output_padding if output_size is None else self.output_padding_for(input.shape, output_size)
         )
         return conv_transpose2d_direct(
-            input, self.weight, self.bias, self.stride, self.padding, output_padding, self.groups, self.dilation
+            input,
+            self.weight,
+            self.bias,
+            self.stride,
+            self.padding,
+            output_padding,
+            self.groups,
+            self.dilation,
+            impl=self.impl,
         )
 
     def extra_repr(self) -> str:
@@ -113,4 +132,6 @@ class DirectConvTranspose2d(nn.Module):
             text += f", groups={self.groups}"
         if self.bias is None:
             text += ", bias=False"
+        if self.impl != DEFAULT_IMPL:
+            text += f", impl={self.impl!r}"
         return text

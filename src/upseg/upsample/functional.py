@@ -13,6 +13,11 @@ zeros on each side (a negative amount crops), ``swap_in_out`` turns each group's
 
 This is the matrix view made concrete: a convolution is ``y = C·vec(x)`` for a sparse matrix ``C``; the transposed
 convolution is ``Cᵀ·vec(y)``, and ``Cᵀ`` is itself a convolution with the rotated kernel over the dilated input.
+
+That recipe (``impl="zero_insertion"``, kept as the reference) multiplies by the inserted zeros, about ``s²`` times
+the work needed. ``impl="subpixel"`` (:mod:`upseg.upsample.subpixel`) splits the same convolution into its ``s²``
+sub-pixel phases, one ordinary convolution of the un-dilated input, and is the default because it measured faster
+(``docs/benchmarks.md``).
 """
 
 from __future__ import annotations
@@ -22,7 +27,14 @@ from collections.abc import Sequence
 import torch.nn.functional as F
 from torch import Tensor
 
+from upseg.upsample.subpixel import conv_transpose2d_subpixel
+
 IntOrPair = int | Sequence[int]
+
+IMPLS = ("subpixel", "zero_insertion")
+"""Ways to compute it: ``subpixel`` (one convolution of the input, phases as channels; see
+:mod:`upseg.upsample.subpixel`) and ``zero_insertion`` (the literal recipe above, the reference)."""
+DEFAULT_IMPL = "subpixel"  # the faster of the two at every decoder shape measured in docs/benchmarks.md
 
 
 def _pair(value: IntOrPair, name: str) -> tuple[int, int]:
@@ -69,6 +81,13 @@ def rotate_and_swap_kernel(weight: Tensor, groups: int) -> Tensor:
         .reshape(groups * c_out_per_group, c_in // groups, k_h, k_w)
     )
     return swapped.flip(-2, -1)
+
+
+def validate_impl(impl: str) -> str:
+    """``impl`` itself if it names a way to compute the transposed convolution, else ``ValueError``."""
+    if impl not in IMPLS:
+        raise ValueError(f"impl must be one of {', '.join(map(repr, IMPLS))}, got {impl!r}")
+    return impl
 
 
 def _validate(
@@ -119,18 +138,25 @@ def conv_transpose2d_direct(
     output_padding: IntOrPair = 0,
     groups: int = 1,
     dilation: IntOrPair = 1,
+    impl: str = DEFAULT_IMPL,
 ) -> Tensor:
-    """Same result as ``F.conv_transpose2d``, computed as zero insertion + padding + one stride-1 ``F.conv2d``.
+    """Same result as ``F.conv_transpose2d``, computed as one ordinary ``F.conv2d``.
 
     Args mirror ``torch.nn.functional.conv_transpose2d``: ``input`` is ``N×C_in×H×W`` (or unbatched ``C_in×H×W``),
     ``weight`` is ``C_in×(C_out/groups)×k_h×k_w``; ``stride``, ``padding``, ``output_padding`` and ``dilation`` are
     ints or ``(h, w)`` pairs. Returns ``N×C_out×H_out×W_out`` with
     ``H_out = (H−1)·s_h − 2·p_h + d_h·(k_h−1) + op_h + 1`` (``W_out`` alike).
 
-    Each side of the zero-inserted input is padded by ``d·(k−1) − p`` (bottom and right by ``op`` more); a negative
-    amount crops. The kernel is rotated 180° with in/out channels swapped per group, and the convolution runs with
-    stride 1 and the given dilation and groups.
+    ``impl="zero_insertion"``: each side of the zero-inserted input is padded by ``d·(k−1) − p`` (bottom and right by
+    ``op`` more); a negative amount crops. The kernel is rotated 180° with in/out channels swapped per group, and the
+    convolution runs with stride 1 and the given dilation and groups.
+
+    ``impl="subpixel"`` (default): the convolution runs over the input itself, with the ``s_h·s_w`` sub-kernels of
+    the rotated kernel as output channels, and the phases are interleaved into the output — no multiplications by
+    inserted zeros (see :mod:`upseg.upsample.subpixel`). Both are exact for every argument; they differ only in speed
+    and floating-point summation order.
     """
+    validate_impl(impl)
     stride_hw = _pair(stride, "stride")
     padding_hw = _pair(padding, "padding")
     output_padding_hw = _pair(output_padding, "output_padding")
@@ -152,6 +178,12 @@ def conv_transpose2d_direct(
             f"padding {padding_hw} is too large for input {tuple(input.shape[-2:])}, kernel {(k_h, k_w)}, "
             f"stride {stride_hw} and dilation {dilation_hw}: the output would be {out_h}×{out_w}"
         )
+
+    if impl == "subpixel":
+        output = conv_transpose2d_subpixel(
+            input, weight, bias, stride_hw, padding_hw, output_padding_hw, groups, dilation_hw
+        )
+        return output.squeeze(0) if unbatched else output
 
     edge_h = dilation_hw[0] * (k_h - 1) - padding_hw[0]
     edge_w = dilation_hw[1] * (k_w - 1) - padding_hw[1]

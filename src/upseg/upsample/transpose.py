@@ -3,7 +3,8 @@
 Both map ``N×C_in×H×W`` → ``N×C_out×sH×sW`` with kernel ``k = 2s − s mod 2``, stride ``s`` and padding
 ``p = (k − s) // 2`` — Caffe/FCN's choice, for which ``(H−1)·s − 2p + k = s·H`` exactly and each output pixel sees
 the same number of taps. Another ``kernel_size`` gets the padding and output padding that keep the size ``s·H``.
-``init="bilinear"`` sets the kernel to bilinear interpolation (FCN), channel ``i`` → channel ``i``.
+``init="bilinear"`` sets the kernel to bilinear interpolation (FCN), channel ``i`` → channel ``i``. ``direct`` also
+takes ``impl`` (``"subpixel"`` or ``"zero_insertion"``), which changes the speed, never the state dict or the output.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import torch
 from torch import Tensor, nn
 
 from upseg.upsample.direct import DirectConvTranspose2d
+from upseg.upsample.functional import DEFAULT_IMPL, validate_impl
 from upseg.upsample.registry import register_upsampler
 
 
@@ -97,6 +99,21 @@ class TransposeUpsampler(nn.Module):
 
 @register_upsampler("direct")
 class DirectUpsampler(TransposeUpsampler):
-    """``transpose`` computed by :class:`DirectConvTranspose2d`: same options, state dict and output."""
+    """``transpose`` computed by :class:`DirectConvTranspose2d`, plus option ``impl``: same state dict and output."""
 
     conv_class = DirectConvTranspose2d
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        scale_factor: int,
+        *,
+        kernel_size: int | None = None,
+        init: str = "default",
+        bias: bool = True,
+        impl: str = DEFAULT_IMPL,
+    ) -> None:
+        validate_impl(impl)  # before building, so a bad name fails fast
+        super().__init__(in_channels, out_channels, scale_factor, kernel_size=kernel_size, init=init, bias=bias)
+        self.conv.impl = impl
