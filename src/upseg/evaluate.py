@@ -84,7 +84,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     # Evaluate the training split as it is served for evaluation: no augmentation.
     if split == "train":
         datamodule.datasets["train"].transform = datamodule.eval_transform
-    loader = datamodule._loader(split, shuffle=False)
+    loader = datamodule.dataloader(split)
 
     trainer = L.Trainer(
         accelerator=cfg.trainer.accelerator,

@@ -123,7 +123,8 @@ class SegmentationDataModule(L.LightningDataModule):
             self.setup("test" if split == "test" else "fit")
         return self.datasets[split].source  # type: ignore[attr-defined]
 
-    def _loader(self, split: str, shuffle: bool) -> DataLoader:
+    def dataloader(self, split: str, shuffle: bool = False) -> DataLoader:
+        """Batches of ``split`` (``"train"``, ``"val"`` or ``"test"``), which setup() must have prepared."""
         if split not in self.datasets:
             raise ConfigError(f"the {split} split of {type(self).__name__} is not set up; call setup() first")
         return DataLoader(
@@ -138,10 +139,10 @@ class SegmentationDataModule(L.LightningDataModule):
         )
 
     def train_dataloader(self) -> DataLoader:
-        return self._loader("train", shuffle=True)
+        return self.dataloader("train", shuffle=True)
 
     def val_dataloader(self) -> DataLoader:
-        return self._loader("val", shuffle=False)
+        return self.dataloader("val", shuffle=False)
 
     def test_dataloader(self) -> DataLoader:
-        return self._loader("test", shuffle=False)
+        return self.dataloader("test", shuffle=False)
