@@ -299,3 +299,53 @@ def test_any_input_layout_matches_conv_transpose2d(impl, layout, kernel, stride,
         strict=True,
     ):
         torch.testing.assert_close(got, want, **TOLERANCE[torch.float64])
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+@pytest.mark.parametrize(
+    "kernel,stride,padding,output_padding,dilation",
+    # a shifted interleave, a plain pixel shuffle, a crop, phases sliced one by one (D > 1), mixed axes
+    [(4, 2, 1, 0, 1), (2, 2, 0, 0, 1), (3, 3, 1, 2, 1), (2, 2, 0, 0, 3), ((2, 3), (2, 3), (1, 0), (1, 2), (3, 2))],
+)
+def test_compiles_to_one_graph_that_matches_conv_transpose2d(impl, kernel, stride, padding, output_padding, dilation):
+    """``model.compile`` traces the layer whole (``fullgraph``: a graph break is an error) and computes the same."""
+    torch._dynamo.reset()
+    torch.manual_seed(0)
+    x = torch.randn(2, 4, 5, 7, dtype=torch.float64, requires_grad=True)
+    k = kernel if isinstance(kernel, tuple) else (kernel, kernel)
+    weight = torch.randn(4, 3, *k, dtype=torch.float64, requires_grad=True)
+    bias = torch.randn(3, dtype=torch.float64, requires_grad=True)
+    args = (stride, padding, output_padding, 1, dilation)
+
+    def direct(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+        return conv_transpose2d_direct(x, weight, bias, *args, impl=impl)
+
+    # aot_eager traces forward and backward as inductor does, without compiling C++ or Triton.
+    actual = torch.compile(direct, backend="aot_eager", fullgraph=True)(x, weight, bias)
+    expected = F.conv_transpose2d(x, weight, bias, *args)
+    torch.testing.assert_close(actual, expected, **TOLERANCE[torch.float64])
+    grad = torch.randn_like(expected)
+    for want, got in zip(
+        torch.autograd.grad(expected, (x, weight, bias), grad),
+        torch.autograd.grad(actual, (x, weight, bias), grad),
+        strict=True,
+    ):
+        torch.testing.assert_close(got, want, **TOLERANCE[torch.float64])
+
+
+@pytest.mark.parametrize("kernel,stride,padding", [(4, 2, 1), (2, 2, 0), (3, 3, 0), (6, 2, 2)])
+@pytest.mark.parametrize("operand", ["input", "weight"])
+def test_channels_last_in_gives_channels_last_out_as_conv_transpose2d(kernel, stride, padding, operand):
+    """With ``model.channels_last`` a ``direct`` decoder stays channels_last, as a ``transpose`` one does: no layout
+    conversion after each upsampler. (Outputs that the sub-pixel form crops are views, and the zero-insertion
+    reference keeps no layout.)"""
+    x, weight = torch.randn(2, 8, 5, 6), torch.randn(8, 4, kernel, kernel)
+    if operand == "input":
+        x = x.contiguous(memory_format=torch.channels_last)
+    else:
+        weight = weight.contiguous(memory_format=torch.channels_last)
+    expected = F.conv_transpose2d(x, weight, None, stride, padding)
+    actual = conv_transpose2d_direct(x, weight, None, stride, padding, impl="subpixel")
+    assert expected.is_contiguous(memory_format=torch.channels_last)
+    assert actual.is_contiguous(memory_format=torch.channels_last)
+    torch.testing.assert_close(actual, expected, **TOLERANCE[torch.float32])

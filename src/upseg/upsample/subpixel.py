@@ -34,12 +34,30 @@ the convolution once per phase channel, so once per output pixel. Multiply-adds 
 
 from __future__ import annotations
 
+import functools
 import math
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
+from typing import TypeVar
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+
+T = TypeVar("T")
+
+
+def _eager_cache(function: Callable[..., T]) -> Callable[..., T]:
+    """``function`` memoised in eager mode. ``torch.compile`` traces the plain function instead (once per graph):
+    it would ignore a cache anyway, with a warning, and a tensor kept from eager mode cannot become a constant."""
+    cached = functools.lru_cache(maxsize=1024)(function)
+
+    @functools.wraps(function)
+    def call(*args: Hashable) -> T:
+        return function(*args) if torch.compiler.is_compiling() else cached(*args)
+
+    call.cache_info, call.cache_clear = cached.cache_info, cached.cache_clear
+    return call
 
 
 @dataclass(frozen=True)
@@ -61,6 +79,7 @@ def _is_affine(values: tuple[int, ...]) -> bool:
     return len(set(b - a for a, b in zip(values[:-1], values[1:], strict=True))) <= 1
 
 
+@_eager_cache
 def plan_axis(size: int, kernel: int, stride: int, padding: int, output_padding: int, dilation: int) -> AxisPlan:
     """The per-axis plan for a transposed convolution of an axis of ``size`` inputs (see module doc)."""
     output_size = (size - 1) * stride - 2 * padding + dilation * (kernel - 1) + output_padding + 1
@@ -107,26 +126,51 @@ def plan_axis(size: int, kernel: int, stride: int, padding: int, output_padding:
     )
 
 
-def phase_kernel(weight: Tensor, groups: int, plan_h: AxisPlan, plan_w: AxisPlan) -> Tensor:
-    """``C_in×(C_out/g)×k_h×k_w`` → ``(C_out·s_h·s_w)×(C_in/g)×L_h×L_w``: every phase's sub-kernel, for ``F.conv2d``."""
-    c_in, c_out_per_group, k_h, k_w = weight.shape
-    stride_h, stride_w = len(plan_h.starts), len(plan_w.starts)
-    slots = [
+@_eager_cache
+def _phase_slots(plan_h: AxisPlan, plan_w: AxisPlan, k_h: int, k_w: int) -> tuple[int, ...]:
+    """Per slot of the phase kernel, in ``(phase_h, phase_w, tap_h, tap_w)`` order, the flat kernel tap it takes;
+    ``k_h·k_w`` means zero."""
+    length_h, length_w = plan_h.length, plan_w.length
+    return tuple(
         k_h * k_w if tap_h == k_h or tap_w == k_w else tap_h * k_w + tap_w
-        for tap_h in plan_h.taps
-        for tap_w in plan_w.taps
-    ]
+        for phase_h in range(len(plan_h.starts))
+        for phase_w in range(len(plan_w.starts))
+        for tap_h in plan_h.taps[phase_h * length_h : (phase_h + 1) * length_h]
+        for tap_w in plan_w.taps[phase_w * length_w : (phase_w + 1) * length_w]
+    )
+
+
+@_eager_cache
+def _slot_index(slots: tuple[int, ...], device: torch.device) -> Tensor:
+    """``slots`` as an index tensor on ``device``, made once: making it anew copies host to device, and that copy
+    waits for the GPU's queue at every step."""
+    # A normal tensor even when first asked for under inference_mode (Lightning validates that way first): gather
+    # saves its index for backward, and an inference tensor cannot be saved.
+    with torch.inference_mode(False):
+        return torch.tensor(slots, device=device)
+
+
+def phase_kernel(weight: Tensor, groups: int, plan_h: AxisPlan, plan_w: AxisPlan) -> Tensor:
+    """``C_in×(C_out/g)×k_h×k_w`` → ``(C_out·s_h·s_w)×(C_in/g)×L_h×L_w``: every phase's sub-kernel, for ``F.conv2d``.
+
+    For one group the result is a transposed view, which ``F.conv2d`` lays out for its own kernels in one pass.
+    """
+    c_in, c_out_per_group, k_h, k_w = weight.shape
+    phases = len(plan_h.starts) * len(plan_w.starts)
+    # Phases before taps in the slots, so that swapping the channel axes afterwards moves whole L_h·L_w blocks:
+    # with phases and taps interleaved, that copy is about 20 times slower.
+    slots = _phase_slots(plan_h, plan_w, k_h, k_w)
     taps = weight.reshape(c_in, c_out_per_group, k_h * k_w)
     if k_h * k_w in slots:
         taps = F.pad(taps, (0, 1))  # tap k_h·k_w is zero: it fills the slots a phase does not use
     # gather along the contiguous last dimension: index_select or advanced indexing there is several times slower.
-    index = torch.tensor(slots, device=weight.device).expand(c_in, c_out_per_group, len(slots))
+    index = _slot_index(slots, weight.device).expand(c_in, c_out_per_group, len(slots))
     in_per_group = c_in // groups
     return (
         taps.gather(2, index)
-        .reshape(groups, in_per_group, c_out_per_group, stride_h, plan_h.length, stride_w, plan_w.length)
-        .permute(0, 2, 3, 5, 1, 4, 6)
-        .reshape(groups * c_out_per_group * stride_h * stride_w, in_per_group, plan_h.length, plan_w.length)
+        .reshape(groups, in_per_group, c_out_per_group * phases, plan_h.length * plan_w.length)
+        .transpose(1, 2)
+        .reshape(groups * c_out_per_group * phases, in_per_group, plan_h.length, plan_w.length)
     )
 
 
@@ -167,38 +211,51 @@ def _align_phases(phases: Tensor, plan: AxisPlan, phase_dim: int, step_dim: int)
     return aligned, (0,) * len(plan.starts)
 
 
-def _interleave(conv: Tensor, out_channels: int, plan_h: AxisPlan, plan_w: AxisPlan) -> Tensor:
+def _is_channels_last(tensor: Tensor) -> bool:
+    return not tensor.is_contiguous() and tensor.is_contiguous(memory_format=torch.channels_last)
+
+
+def _interleave(
+    conv: Tensor, out_channels: int, plan_h: AxisPlan, plan_w: AxisPlan, channels_last: bool = False
+) -> Tensor:
     """``N×(C_out·s_h·s_w)×U_h×U_w`` → ``N×C_out×(A_h·s_h)×(A_w·s_w)``, phase ``p`` of step ``a`` from step
-    ``start(p) + a`` of its channel."""
+    ``start(p) + a`` of its channel; laid out channels_last if asked.
+
+    ``conv`` must be a fresh ``F.conv2d`` output, so that its storage starts at offset 0: the strided view below
+    gives an absolute storage offset, because ``torch.compile`` cannot trace ``Tensor.storage_offset()``.
+    """
     batch = conv.shape[0]
     stride_h, stride_w = len(plan_h.starts), len(plan_w.starts)
     phases = conv.reshape(batch, out_channels, stride_h, stride_w, conv.shape[-2], conv.shape[-1])
     phases, starts_h = _align_phases(phases, plan_h, phase_dim=2, step_dim=4)
     phases, starts_w = _align_phases(phases, plan_w, phase_dim=3, step_dim=5)
-    shape = (batch, out_channels, plan_h.steps * stride_h, plan_w.steps * stride_w)
-    if not any(starts_h + starts_w) and phases.shape[-2:] == (plan_h.steps, plan_w.steps):
-        # A plain pixel shuffle: its backward is a view plus the copy the convolution's backward makes anyway.
-        return phases.permute(0, 1, 4, 2, 5, 3).reshape(shape)
-    # Phase p of step a sits at (start(0) + a)·step_stride + p·(phase_stride + Δstart·step_stride): one strided
-    # view whose copy is the interleave; its backward is one zero-fill and one copy, where slices would add more.
-    # Contiguous phases (a channels_last input makes them not) keep every stride positive even where Δstart < 0.
-    phases = phases.contiguous()
-    batch_stride, channel_stride, phase_h_stride, phase_w_stride, step_h_stride, step_w_stride = phases.stride()
-    delta_h = starts_h[1] - starts_h[0] if stride_h > 1 else 0
-    delta_w = starts_w[1] - starts_w[0] if stride_w > 1 else 0
-    view = phases.as_strided(
-        (batch, out_channels, plan_h.steps, stride_h, plan_w.steps, stride_w),
-        (
-            batch_stride,
-            channel_stride,
-            step_h_stride,
-            phase_h_stride + delta_h * step_h_stride,
-            step_w_stride,
-            phase_w_stride + delta_w * step_w_stride,
-        ),
-        phases.storage_offset() + starts_h[0] * step_h_stride + starts_w[0] * step_w_stride,
-    )
-    return view.reshape(shape)
+    if any(starts_h + starts_w) or phases.shape[-2:] != (plan_h.steps, plan_w.steps):
+        # Phase p of step a sits at (start(0) + a)·step_stride + p·(phase_stride + Δstart·step_stride): one strided
+        # view, whose copy below is the interleave; its backward is one zero-fill and one copy, where slices would
+        # add more. Where Δstart < 0 makes a stride negative, contiguous phases (phase outside step) make it positive.
+        delta_h = starts_h[1] - starts_h[0] if stride_h > 1 else 0
+        delta_w = starts_w[1] - starts_w[0] if stride_w > 1 else 0
+        strides = phases.stride()
+        if strides[2] + delta_h * strides[4] <= 0 or strides[3] + delta_w * strides[5] <= 0:
+            phases = phases.contiguous()
+        batch_stride, channel_stride, phase_h_stride, phase_w_stride, step_h_stride, step_w_stride = phases.stride()
+        phases = phases.as_strided(
+            (batch, out_channels, stride_h, stride_w, plan_h.steps, plan_w.steps),
+            (
+                batch_stride,
+                channel_stride,
+                phase_h_stride + delta_h * step_h_stride,
+                phase_w_stride + delta_w * step_w_stride,
+                step_h_stride,
+                step_w_stride,
+            ),
+            starts_h[0] * step_h_stride + starts_w[0] * step_w_stride,
+        )
+    # A pixel shuffle; its backward is a view plus the copy the convolution's backward makes anyway.
+    height, width = plan_h.steps * stride_h, plan_w.steps * stride_w
+    if channels_last:
+        return phases.permute(0, 4, 2, 5, 3, 1).reshape(batch, height, width, out_channels).permute(0, 3, 1, 2)
+    return phases.permute(0, 1, 4, 2, 5, 3).reshape(batch, out_channels, height, width)
 
 
 def conv_transpose2d_subpixel(
@@ -222,12 +279,12 @@ def conv_transpose2d_subpixel(
     kernel = phase_kernel(weight, groups, plan_h, plan_w)
     phase_bias = None if bias is None else bias.repeat_interleave(stride[0] * stride[1])
     conv = F.conv2d(window, kernel, phase_bias, 1, conv_padding, (plan_h.dilation, plan_w.dilation), groups)
-    interleaved = _interleave(conv, out_channels, plan_h, plan_w)
+    # channels_last in, channels_last out, as F.conv_transpose2d does: a channels_last decoder then stays so.
+    channels_last = _is_channels_last(input) or _is_channels_last(weight)
+    interleaved = _interleave(conv, out_channels, plan_h, plan_w, channels_last)
     if (plan_h.crop, plan_w.crop) == (0, 0) and interleaved.shape[-2:] == (plan_h.output_size, plan_w.output_size):
         return interleaved
-    # One view for both axes: two slices would each zero-fill and copy the whole gradient in backward.
-    return interleaved.as_strided(
-        (*interleaved.shape[:2], plan_h.output_size, plan_w.output_size),
-        interleaved.stride(),
-        interleaved.storage_offset() + plan_h.crop * interleaved.stride(-2) + plan_w.crop * interleaved.stride(-1),
-    )
+    # Slices, not one as_strided view (whose backward would zero-fill the gradient once, not twice): the result of
+    # the interleave may be a view at an offset, which torch.compile cannot read off. Of the upsamplers, the ×4 and
+    # ×8 ones (kernel 2s, padding s/2) crop: their phases' starts are not affine in the phase.
+    return interleaved.narrow(-2, plan_h.crop, plan_h.output_size).narrow(-1, plan_w.crop, plan_w.output_size)
