@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import os
 import platform
 import sys
 from pathlib import Path
@@ -32,6 +33,7 @@ from upseg.benchmark import (
 
 FULL = {"batch": 16, "repeats": 10, "warmup": 2}
 QUICK = {"batch": 4, "repeats": 3, "warmup": 1}
+ENVIRONMENT = ("LD_PRELOAD", "MALLOC_CONF", "OMP_NUM_THREADS", "THP_MEM_ALLOC_ENABLE")  # recorded when set
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -133,8 +135,12 @@ def main(argv: list[str] | None = None) -> int:
         "warmup": args.warmup,
         "scale_factor": args.scale,
         "command": " ".join(sys.argv),
+        # On the CPU the allocator decides how often large tensors are mapped anew (see docs/benchmarks.md).
+        "environment": {key: os.environ[key] for key in ENVIRONMENT if key in os.environ},
     }
     console.print(f"{meta['device']}, torch {meta['torch']}, batch {args.batch}, {args.repeats} repeats")
+    for key, value in meta["environment"].items():
+        console.print(escape(f"{key}={value}"))
     rows = (
         []
         if args.no_layers
