@@ -76,6 +76,25 @@ def assert_matches_reference(
         assert excess <= 0, f"{config}: {name}: farther from float64 than PyTorch's float32 by {excess:.3g}"
 
 
+def assert_float64_matches_conv_transpose2d(direct, x, kernel, args):
+    """``direct(x, weight, bias)`` gives ``F.conv_transpose2d(x, weight, bias, *args)``'s output and its gradients
+    w.r.t. ``x``, a random weight (3 output channels) and bias, in float64."""
+    x = x.requires_grad_(True)
+    k = kernel if isinstance(kernel, tuple) else (kernel, kernel)
+    weight = torch.randn(x.shape[1], 3, *k, dtype=torch.float64, requires_grad=True)
+    bias = torch.randn(3, dtype=torch.float64, requires_grad=True)
+    expected = F.conv_transpose2d(x, weight, bias, *args)
+    actual = direct(x, weight, bias)
+    torch.testing.assert_close(actual, expected, **TOLERANCE[torch.float64])
+    grad = torch.randn_like(expected)
+    for want, got in zip(
+        torch.autograd.grad(expected, (x, weight, bias), grad),
+        torch.autograd.grad(actual, (x, weight, bias), grad),
+        strict=True,
+    ):
+        torch.testing.assert_close(got, want, **TOLERANCE[torch.float64])
+
+
 def grid():
     """Every stride 1–4 × kernel 1–5 × dilation 1–3 × padding 0…d·(k−1)+2 × valid output_padding × 5 input sizes."""
     sizes = [(1, 1), (5, 3), (4, 7), (2, 9), (3, 3)]
@@ -284,21 +303,10 @@ def test_any_input_layout_matches_conv_transpose2d(impl, layout, kernel, stride,
     torch.manual_seed(0)
     base = torch.randn(2, 4, 6, 10, dtype=torch.float64)
     x = base.contiguous(memory_format=torch.channels_last) if layout == "channels_last" else base[..., ::2]
-    x.requires_grad_(True)
-    k = kernel if isinstance(kernel, tuple) else (kernel, kernel)
-    weight = torch.randn(4, 3, *k, dtype=torch.float64, requires_grad=True)
-    bias = torch.randn(3, dtype=torch.float64, requires_grad=True)
     args = (stride, padding, output_padding, 1, dilation)
-    expected = F.conv_transpose2d(x, weight, bias, *args)
-    actual = conv_transpose2d_direct(x, weight, bias, *args, impl=impl)
-    torch.testing.assert_close(actual, expected, **TOLERANCE[torch.float64])
-    grad = torch.randn_like(expected)
-    for want, got in zip(
-        torch.autograd.grad(expected, (x, weight, bias), grad),
-        torch.autograd.grad(actual, (x, weight, bias), grad),
-        strict=True,
-    ):
-        torch.testing.assert_close(got, want, **TOLERANCE[torch.float64])
+    assert_float64_matches_conv_transpose2d(
+        lambda x, weight, bias: conv_transpose2d_direct(x, weight, bias, *args, impl=impl), x, kernel, args
+    )
 
 
 @pytest.mark.parametrize("impl", IMPLS)
@@ -311,26 +319,14 @@ def test_compiles_to_one_graph_that_matches_conv_transpose2d(impl, kernel, strid
     """``model.compile`` traces the layer whole (``fullgraph``: a graph break is an error) and computes the same."""
     torch._dynamo.reset()
     torch.manual_seed(0)
-    x = torch.randn(2, 4, 5, 7, dtype=torch.float64, requires_grad=True)
-    k = kernel if isinstance(kernel, tuple) else (kernel, kernel)
-    weight = torch.randn(4, 3, *k, dtype=torch.float64, requires_grad=True)
-    bias = torch.randn(3, dtype=torch.float64, requires_grad=True)
+    x = torch.randn(2, 4, 5, 7, dtype=torch.float64)
     args = (stride, padding, output_padding, 1, dilation)
 
     def direct(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
         return conv_transpose2d_direct(x, weight, bias, *args, impl=impl)
 
     # aot_eager traces forward and backward as inductor does, without compiling C++ or Triton.
-    actual = torch.compile(direct, backend="aot_eager", fullgraph=True)(x, weight, bias)
-    expected = F.conv_transpose2d(x, weight, bias, *args)
-    torch.testing.assert_close(actual, expected, **TOLERANCE[torch.float64])
-    grad = torch.randn_like(expected)
-    for want, got in zip(
-        torch.autograd.grad(expected, (x, weight, bias), grad),
-        torch.autograd.grad(actual, (x, weight, bias), grad),
-        strict=True,
-    ):
-        torch.testing.assert_close(got, want, **TOLERANCE[torch.float64])
+    assert_float64_matches_conv_transpose2d(torch.compile(direct, backend="aot_eager", fullgraph=True), x, kernel, args)
 
 
 @pytest.mark.parametrize("kernel,stride,padding", [(4, 2, 1), (2, 2, 0), (3, 3, 0), (6, 2, 2)])
