@@ -83,6 +83,8 @@ def print_table(console: Console, rows: list[Row]) -> None:
         "CPU time",
         "× transpose ",
         "of it sys",
+        "parameters",
+        "GFLOPs",
         "peak",
     ):
         table.add_column(column, justify="left" if column in ("upsampler", "shape", "dtype") else "right")
@@ -96,6 +98,8 @@ def print_table(console: Console, rows: list[Row]) -> None:
             "n/a" if row.cpu_ms is None else f"{row.cpu_ms:.1f} ms",
             "" if row.cpu_ratio is None else f"{row.cpu_ratio:.2f}",
             "n/a" if row.sys_ms is None else f"{row.sys_ms:.1f} ms",
+            "" if row.parameters is None else f"{row.parameters:,}",
+            "" if row.gflops is None else f"{row.gflops:.2f}",
             "n/a" if row.peak_mib is None else f"{row.peak_mib:.0f} MiB",
         )
     console.print(table)

@@ -1,5 +1,6 @@
 """Shared test fixtures: the real Hydra configs composed for CPU test runs (as lightning-hydra-template's tests do),
-and a record of how closely `direct` matches PyTorch, printed after every run."""
+and records of how closely `direct` matches PyTorch and the content-aware upsamplers match their loop references,
+printed after every run."""
 
 from __future__ import annotations
 
@@ -34,12 +35,32 @@ class EquivalenceRecord:
         worst[name] = max(worst.get(name, 0.0), error)
 
 
+@dataclass
+class ReferenceRecord:
+    """Per reference check (e.g. "carafe vs loop"): how many comparisons and the worst float64 |difference|."""
+
+    checks: dict[str, int] = field(default_factory=dict)
+    worst: dict[str, float] = field(default_factory=dict)
+
+    def add(self, check: str, expected: torch.Tensor, actual: torch.Tensor) -> None:
+        assert expected.dtype == actual.dtype == torch.float64, "reference checks are recorded in float64"
+        self.checks[check] = self.checks.get(check, 0) + 1
+        error = (expected.detach() - actual.detach()).abs().max().item() if expected.numel() else 0.0
+        self.worst[check] = max(self.worst.get(check, 0.0), error)
+
+
 RECORD = EquivalenceRecord()
+REFERENCES = ReferenceRecord()
 
 
 @pytest.fixture(scope="session")
 def equivalence_record() -> EquivalenceRecord:
     return RECORD
+
+
+@pytest.fixture(scope="session")
+def reference_record() -> ReferenceRecord:
+    return REFERENCES
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):  # noqa: ARG001
@@ -48,6 +69,10 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):  # noqa: ARG0
         terminalreporter.write_line(
             f"conv_transpose2d_direct(impl={impl!r}) vs F.conv_transpose2d: {len(configurations)} configurations, "
             f"worst |difference| over outputs and gradients: {worst}"
+        )
+    for check, count in sorted(REFERENCES.checks.items()):
+        terminalreporter.write_line(
+            f"{check}: {count} comparisons, worst float64 |difference|: {REFERENCES.worst[check]:.3g}"
         )
 
 

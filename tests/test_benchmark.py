@@ -7,7 +7,15 @@ import json
 import pytest
 import torch
 
-from upseg.benchmark import Shape, default_variants, parse_shape, run_benchmark, to_markdown, write_results
+from upseg.benchmark import (
+    Shape,
+    cost_markdown,
+    default_variants,
+    parse_shape,
+    run_benchmark,
+    to_markdown,
+    write_results,
+)
 from upseg.upsample import UPSAMPLERS
 from upseg.upsample.functional import IMPLS
 
@@ -19,7 +27,8 @@ def test_every_upsampler_gets_a_row_with_a_positive_time(tmp_path):
     assert set(labels) == (set(UPSAMPLERS) - {"direct"}) | {f"direct[{impl}]" for impl in IMPLS}
     for row in rows:
         assert row.median_ms > 0 and row.times_ms and row.ratio is not None and row.ratio > 0
-        assert row.peak_mib is None  # not measured on the CPU
+        assert row.peak_mib is not None and row.peak_mib > 0 and row.cuda_peak_mib is None  # no CUDA here
+        assert row.parameters > 0 and row.gflops > 0
         assert row.cpu_ms is not None and row.cpu_ms >= 0 and row.sys_ms is not None
         assert (row.batch, row.dtype, row.device, row.shape) == (1, "float32", "cpu", "8→4 @ 8²")
     assert next(row for row in rows if row.variant == "transpose").ratio == 1.0
@@ -30,6 +39,7 @@ def test_every_upsampler_gets_a_row_with_a_positive_time(tmp_path):
     assert len(json.loads(json_path.read_text())["rows"]) == len(rows)
     markdown = markdown_path.read_text()
     assert table in markdown and to_markdown(rows, cpu_time=True) in markdown
+    assert "| carafe |" in cost_markdown(rows) and cost_markdown(rows) in markdown
 
 
 def test_bf16_runs_too():

@@ -1,7 +1,17 @@
 """upseg: which upsampling layer should a segmentation decoder use, and why."""
 
-import upseg.resolvers  # noqa: F401  (registers the OmegaConf resolvers the configs use)
-from upseg.module import SegmentationModule
+from __future__ import annotations
+
+from typing import Any
 
 __version__ = "0.1.0"
 __all__ = ["SegmentationModule"]
+
+
+def __getattr__(name: str) -> Any:
+    # Loaded on first use, so that `import upseg.upsample` costs torch alone, not Lightning, Hydra and torchmetrics.
+    if name == "SegmentationModule":
+        from upseg.module import SegmentationModule
+
+        return SegmentationModule
+    raise AttributeError(f"module 'upseg' has no attribute {name!r}")

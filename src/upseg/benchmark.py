@@ -8,10 +8,14 @@ shared machine falls on all of them alike. CPU steps are timed with ``time.perf_
 ``cpu_ms``, with ``time.process_time`` (CPU time of all of this process's threads, which another job's load on the
 same cores barely changes), of which ``sys_ms`` is kernel time (from ``getrusage``; mostly the zeroing of freshly
 mapped pages for large tensors, which the allocator returns to the system after every step); CUDA steps with CUDA
-events. On CUDA the peak is ``torch.cuda.max_memory_allocated``
-over one step (inputs and parameters included); on the CPU it is not measured (``None``). Each row's ``ratio`` is its
-median wall time over that of ``transpose`` (``nn.ConvTranspose2d``) at the same shape, ``cpu_ratio`` likewise for
-CPU time.
+events. Each row's ``ratio`` is its median wall time over that of ``transpose`` (``nn.ConvTranspose2d``) at the same
+shape, ``cpu_ratio`` likewise for CPU time.
+
+Cost (:mod:`upseg.cost`): ``parameters``; ``gflops``, the FLOPs of one forward pass; ``peak_mib``, the peak of the
+tensors one forward+backward step creates (outputs, saved activations, gradients; not inputs or parameters), on every
+device; on CUDA also ``cuda_peak_mib``, ``torch.cuda.max_memory_allocated`` over one step (inputs and parameters
+included). An upsampler that takes a guide (``fade``) gets one of ``C_out`` channels at the output resolution, as a
+U-Net skip has, and its gradient is taken too.
 
 :func:`unet_throughput` times whole training steps (forward, cross-entropy, backward, AdamW) of the U-Net with each
 upsampler as its decoder: images per second, median over steps.
@@ -30,8 +34,9 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
+from upseg.cost import forward_flops, parameter_count, peak_tensor_bytes
 from upseg.models import build_model
-from upseg.upsample import UPSAMPLERS, build_upsampler
+from upseg.upsample import UPSAMPLERS, build_upsampler, needs_guide
 from upseg.upsample.functional import IMPLS
 
 BASELINE = "transpose"
@@ -76,6 +81,9 @@ class Row:
     cpu_ms: float | None
     sys_ms: float | None
     peak_mib: float | None
+    parameters: int | None = None
+    gflops: float | None = None
+    cuda_peak_mib: float | None = None
     ratio: float | None = None
     cpu_ratio: float | None = None
 
@@ -137,12 +145,12 @@ def _timer(device: torch.device) -> Callable[[Callable[[], object]], Timing]:
     return cpu_time
 
 
-def _step(module: nn.Module, x: Tensor, grad: Tensor) -> Callable[[], object]:
-    inputs = (x, *module.parameters())
-    return lambda: torch.autograd.grad(module(x), inputs, grad)
+def _step(module: nn.Module, args: tuple[Tensor, ...], grad: Tensor) -> Callable[[], object]:
+    inputs = (*args, *module.parameters())
+    return lambda: torch.autograd.grad(module(*args), inputs, grad)
 
 
-def _peak_mib(step: Callable[[], object], device: torch.device) -> float | None:
+def _cuda_peak_mib(step: Callable[[], object], device: torch.device) -> float | None:
     if device.type != "cuda":
         return None
     torch.cuda.synchronize(device)
@@ -168,14 +176,21 @@ def benchmark_shape(
     x = torch.randn(batch, shape.in_channels, shape.size, shape.size, generator=generator)
     x = x.to(device=device, dtype=dtype).requires_grad_(True)
     out_size = shape.size * scale_factor
+    guide = torch.randn(batch, shape.out_channels, out_size, out_size, generator=generator)
+    guide = guide.to(device=device, dtype=dtype).requires_grad_(True)
     grad = torch.randn(batch, shape.out_channels, out_size, out_size, generator=generator).to(device, dtype)
-    steps = {}
+    steps, costs = {}, {}
     for variant in variants:
         torch.manual_seed(0)
-        module = build_upsampler(
-            variant.name, shape.in_channels, shape.out_channels, scale_factor, **dict(variant.options)
-        )
-        steps[variant.label] = _step(module.to(device=device, dtype=dtype), x, grad)
+        options = dict(variant.options)
+        guided = needs_guide(variant.name)
+        if guided:
+            options["guide_channels"] = shape.out_channels
+        module = build_upsampler(variant.name, shape.in_channels, shape.out_channels, scale_factor, **options)
+        module = module.to(device=device, dtype=dtype)
+        args = (x, guide) if guided else (x,)
+        steps[variant.label] = _step(module, args, grad)
+        costs[variant.label] = (parameter_count(module), forward_flops(module, *args) / 1e9)
 
     timer = _timer(device)
     for step in steps.values():
@@ -200,7 +215,10 @@ def benchmark_shape(
                 times_ms=[t[0] for t in times[label]],
                 cpu_ms=statistics.median(cpu) if cpu else None,
                 sys_ms=statistics.median(kernel) if kernel else None,
-                peak_mib=_peak_mib(step, device),
+                peak_mib=peak_tensor_bytes(step) / 2**20,
+                parameters=costs[label][0],
+                gflops=costs[label][1],
+                cuda_peak_mib=_cuda_peak_mib(step, device),
             )
         )
     baseline = next((row for row in rows if row.variant == BASELINE), None)
@@ -369,11 +387,28 @@ def to_markdown(rows: Sequence[Row], cpu_time: bool = False) -> str:
                 text += f" ({ratio:.2f}×)"
             if cpu_time and row.sys_ms is not None:
                 text += f", sys {row.sys_ms:.0f}"
-            if row.peak_mib is not None:
-                text += f", {row.peak_mib:.0f} MiB"
             values.append(text)
         lines.append(f"| {variant} | " + " | ".join(values) + " |")
     return "\n".join(lines) + "\n"
+
+
+def cost_markdown(rows: Sequence[Row]) -> str:
+    """One markdown table per shape and dtype: parameters, forward GFLOPs, forward+backward time and its ratio to
+    ``transpose``, and peak tensor memory per variant."""
+    text = ""
+    for shape, dtype in dict.fromkeys((row.shape, row.dtype) for row in rows):
+        text += f"\n{shape}, {dtype}, batch {rows[0].batch}:\n\n"
+        text += "| upsampler | parameters | GFLOPs (fwd) | fwd+bwd | vs transpose | peak MiB |\n"
+        text += "| --- | ---: | ---: | ---: | ---: | ---: |\n"
+        for row in rows:
+            if (row.shape, row.dtype) != (shape, dtype):
+                continue
+            ratio = "" if row.ratio is None else f"{row.ratio:.2f}×"
+            parameters = "" if row.parameters is None else f"{row.parameters:,}"
+            gflops = "" if row.gflops is None else f"{row.gflops:.2f}"
+            peak = "" if row.peak_mib is None else f"{row.peak_mib:.0f}"
+            text += f"| {row.variant} | {parameters} | {gflops} | {row.median_ms:.1f} ms | {ratio} | {peak} |\n"
+    return text
 
 
 def write_results(
@@ -387,6 +422,8 @@ def write_results(
     text = ""
     if rows:
         text += "Wall-clock time, median, and its ratio to `transpose`:\n\n" + to_markdown(rows)
+        text += "\nCost per upsampler: parameters, forward FLOPs, time and peak tensor memory of a step:\n"
+        text += cost_markdown(rows)
     if any(row.cpu_ms is not None for row in rows):
         text += "\nProcess CPU time (user + sys), median, its ratio to `transpose`, and the sys (kernel) part:\n\n"
         text += to_markdown(rows, cpu_time=True)

@@ -24,6 +24,7 @@ from torch import Tensor
 from torchmetrics import MaxMetric, MeanMetric, MetricCollection
 from torchmetrics.classification import MulticlassAccuracy, MulticlassConfusionMatrix, MulticlassJaccardIndex
 
+import upseg.resolvers  # noqa: F401  (the model config interpolates data.num_classes, which may use them)
 from upseg.metrics import CheckerboardScore
 from upseg.models import build_model
 

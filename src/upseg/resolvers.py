@@ -1,4 +1,5 @@
-"""OmegaConf resolvers the configs use; importing :mod:`upseg` registers them (again harmlessly: ``replace=True``).
+"""OmegaConf resolvers the configs use; importing :mod:`upseg.train`, :mod:`upseg.data` or :mod:`upseg.module`
+registers them (again harmlessly: ``replace=True``).
 
 ``${upseg.if:condition,then,else}`` is ``then`` when ``condition`` is true, else ``else`` — e.g. ``data.num_classes``
 follows ``data.binary`` in ``configs/data/pets.yaml``.

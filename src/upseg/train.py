@@ -13,6 +13,7 @@ from hydra.utils import instantiate
 from lightning.pytorch.callbacks import ModelCheckpoint
 from omegaconf import DictConfig, OmegaConf
 
+import upseg.resolvers  # noqa: F401  (before any config is resolved: the data configs use them)
 from upseg.callbacks import RunStats
 from upseg.errors import ConfigError, UpsegError
 

@@ -1,4 +1,5 @@
-"""DirectConvTranspose2d as a drop-in nn.ConvTranspose2d, and the upsampler family behind build_upsampler."""
+"""DirectConvTranspose2d as a drop-in nn.ConvTranspose2d, and the builder and options of the upsampler family (what
+every upsampler must do alike is in test_family.py)."""
 
 from __future__ import annotations
 
@@ -65,17 +66,6 @@ def test_padding_mode_other_than_zeros_is_rejected():
         DirectConvTranspose2d(2, 2, 3, padding_mode="reflect")
 
 
-SIZES = [(1, 1), (5, 7), (8, 8), (13, 6)]
-
-
-@pytest.mark.parametrize("name", sorted(UPSAMPLERS))
-@pytest.mark.parametrize("scale", [1, 2, 3, 4])
-def test_every_upsampler_restores_the_exact_size(name, scale):
-    upsampler = build_upsampler(name, 5, 3, scale)
-    for h, w in SIZES:
-        assert upsampler(torch.randn(2, 5, h, w)).shape == (2, 3, scale * h, scale * w)
-
-
 @pytest.mark.parametrize("name", ["transpose", "direct"])
 @pytest.mark.parametrize("kernel_size", [1, 2, 3, 5, 6])
 def test_transpose_kernel_option_keeps_the_size(name, kernel_size):
@@ -86,8 +76,7 @@ def test_transpose_kernel_option_keeps_the_size(name, kernel_size):
 def test_builder_rejects_unknown_names_and_options():
     with pytest.raises(ValueError) as info:
         build_upsampler("foo", 4, 4)
-    for name in ("bilinear", "direct", "nearest", "pixelshuffle", "transpose"):
-        assert name in str(info.value)
+    assert str(info.value).endswith("valid names: " + ", ".join(sorted(UPSAMPLERS)))
     with pytest.raises(ValueError, match="no option 'stride'.*valid options: kernel_size, init, bias"):
         build_upsampler("transpose", 4, 4, stride=3)
     with pytest.raises(ValueError, match="scale_factor"):

@@ -3,8 +3,10 @@
 ``N×3×H×W`` → logits ``N×num_classes×H×W`` for any ``H, W`` (padded to a multiple of 32, cropped back).
 Class scores at stride 32 (a conv head) are upsampled ×2 and added to 1×1 scores of the stride-16 features (16s, 8s),
 again ×2 and added to stride-8 scores (8s), then upsampled to full resolution (×32, ×16 or ×8). Every upsampling is a
-decoder upsampler; ``transpose`` and ``direct`` start as bilinear interpolation, as in the paper, unless the decoder
-config sets ``init`` itself. The skip score layers start at zero, so training begins from FCN-32s's prediction.
+decoder upsampler; one that takes a guide (``fade``) gets the backbone feature at its output stride (pool4, pool3),
+and the input image for the final upsampling to full resolution. ``transpose`` and ``direct`` start as bilinear
+interpolation, as in the paper, unless the decoder config sets ``init`` itself. The skip score layers start at zero,
+so training begins from FCN-32s's prediction.
 """
 
 from __future__ import annotations
@@ -15,10 +17,11 @@ from typing import Any
 from torch import Tensor, nn
 
 from upseg.errors import ConfigError
-from upseg.models.blocks import ConvBNReLU, decoder_upsampler, pad_to_multiple
+from upseg.models.blocks import ConvBNReLU, decoder_upsampler, pad_to_multiple, upsample
 from upseg.models.encoders import FCNBackbone
 
 BILINEAR_INIT_UPSAMPLERS = ("transpose", "direct")
+IMAGE_CHANNELS = 3  # the torchvision backbones take RGB
 
 
 class FCN(nn.Module):
@@ -52,8 +55,10 @@ class FCN(nn.Module):
         for layer in self.score_skip:
             nn.init.zeros_(layer.weight)
             nn.init.zeros_(layer.bias)
-        self.up_skip = nn.ModuleList(decoder_upsampler(decoder, num_classes, num_classes, 2) for _ in range(self.skips))
-        self.up_final = decoder_upsampler(decoder, num_classes, num_classes, 32 // 2**self.skips)
+        self.up_skip = nn.ModuleList(
+            decoder_upsampler(decoder, num_classes, num_classes, 2, channels) for channels in (c16, c8)[: self.skips]
+        )
+        self.up_final = decoder_upsampler(decoder, num_classes, num_classes, 32 // 2**self.skips, IMAGE_CHANNELS)
         self.variant = variant
         self.checkerboard_period = 32 // 2**self.skips  # the final upsampling factor
 
@@ -62,5 +67,5 @@ class FCN(nn.Module):
         f8, f16, f32 = self.backbone(x)
         scores = self.head(f32)
         for up, score, features in zip(self.up_skip, self.score_skip, (f16, f8), strict=False):
-            scores = up(scores) + score(features)
-        return self.up_final(scores)[..., :height, :width]
+            scores = upsample(up, scores, features) + score(features)
+        return upsample(self.up_final, scores, x)[..., :height, :width]

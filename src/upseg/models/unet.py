@@ -2,7 +2,9 @@
 
 ``N×C_in×H×W`` → logits ``N×num_classes×H×W`` for any ``H, W``: the input is zero-padded to a multiple of
 ``2^depth`` and the logits cropped back. Decoder stage ``i`` (from the deepest up): upsampler ×2 from
-``channels[i+1]`` to ``decoder_channels[i]`` → concatenate the stride-``2^i`` skip → two conv-BN-ReLU.
+``channels[i+1]`` to ``decoder_channels[i]`` → concatenate the stride-``2^i`` skip → two conv-BN-ReLU. An upsampler
+that takes a guide (``fade``) gets that skip as its guide, or the (padded) input image at stride 1 when the encoder
+has no feature there (the ResNet encoders).
 """
 
 from __future__ import annotations
@@ -14,20 +16,21 @@ import torch
 from torch import Tensor, nn
 
 from upseg.errors import ConfigError
-from upseg.models.blocks import DoubleConv, decoder_upsampler, pad_to_multiple
+from upseg.models.blocks import DoubleConv, decoder_upsampler, pad_to_multiple, upsample
 from upseg.models.encoders import PlainEncoder, ResNetEncoder
 
 
 class DecoderStage(nn.Module):
-    """``up(x)`` ×2, concatenated with ``skip`` (if any), then :class:`DoubleConv`."""
+    """``up(x)`` ×2 (``up(x, guide)`` for a guided upsampler), concatenated with ``skip`` (if any), then
+    :class:`DoubleConv`."""
 
     def __init__(self, upsampler: nn.Module, up_channels: int, skip_channels: int):
         super().__init__()
         self.up = upsampler
         self.conv = DoubleConv(up_channels + skip_channels, up_channels)
 
-    def forward(self, x: Tensor, skip: Tensor | None) -> Tensor:
-        x = self.up(x)
+    def forward(self, x: Tensor, skip: Tensor | None, guide: Tensor) -> Tensor:
+        x = upsample(self.up, x, guide)
         if skip is not None:
             x = torch.cat([x, skip], dim=1)
         return self.conv(x)
@@ -64,10 +67,13 @@ class UNet(nn.Module):
         skip_channels = self.encoder.channels
         self.depth = depth
         below = [*decoder_channels[1:], skip_channels[depth]]  # channels entering stage i from the level below
+        guide_channels = [channels or in_channels for channels in skip_channels]  # the image where no skip exists
         self.decoder = nn.ModuleList(
             DecoderStage(
-                decoder_upsampler(decoder, below[i], decoder_channels[i], 2), decoder_channels[i], skip_channels[i]
-            )  # fmt: skip
+                decoder_upsampler(decoder, below[i], decoder_channels[i], 2, guide_channels[i]),
+                decoder_channels[i],
+                skip_channels[i],
+            )
             for i in range(depth)
         )
         self.head = nn.Conv2d(decoder_channels[0], num_classes, 1)
@@ -78,5 +84,6 @@ class UNet(nn.Module):
         features = self.encoder(x)
         y = features[self.depth]
         for i in reversed(range(self.depth)):
-            y = self.decoder[i](y, features[i])
+            skip = features[i]
+            y = self.decoder[i](y, skip, guide=x if skip is None else skip)
         return self.head(y)[..., :height, :width]

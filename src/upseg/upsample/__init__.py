@@ -1,11 +1,27 @@
-"""The upsampler family: transposed convolution two ways, resize-convolutions and sub-pixel convolution.
+"""The upsampler family: transposed convolution two ways, resize-convolutions, sub-pixel convolution and the
+content-aware upsamplers CARAFE, DySample and FADE.
 
-Every upsampler is built through :func:`build_upsampler` and registered in :data:`UPSAMPLERS`.
+Every upsampler is built through :func:`build_upsampler` and registered in :data:`UPSAMPLERS`. Every module of this
+package is imported here, so a new upsampler is one module with a ``@register_upsampler("name")`` class (plus its
+``configs/decoder/name.yaml``), with no list to edit. This package imports nothing but torch.
 """
 
-from upseg.upsample import pixelshuffle, resize, transpose  # noqa: F401  (importing registers the upsamplers)
+import importlib
+import pkgutil
+
 from upseg.upsample.direct import DirectConvTranspose2d
 from upseg.upsample.functional import conv_transpose2d_direct
-from upseg.upsample.registry import UPSAMPLERS, build_upsampler
+from upseg.upsample.registry import UPSAMPLERS, build_upsampler, needs_guide, register_upsampler, upsampler_options
 
-__all__ = ["UPSAMPLERS", "DirectConvTranspose2d", "build_upsampler", "conv_transpose2d_direct"]
+for _module in pkgutil.iter_modules(__path__):
+    importlib.import_module(f"{__name__}.{_module.name}")  # importing a module registers its upsamplers
+
+__all__ = [
+    "UPSAMPLERS",
+    "DirectConvTranspose2d",
+    "build_upsampler",
+    "conv_transpose2d_direct",
+    "needs_guide",
+    "register_upsampler",
+    "upsampler_options",
+]

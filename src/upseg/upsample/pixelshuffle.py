@@ -11,6 +11,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from upseg.upsample.options import odd_kernel
 from upseg.upsample.registry import register_upsampler
 
 
@@ -42,8 +43,7 @@ class PixelShuffleUpsampler(nn.Module):
         bias: bool = True,
     ) -> None:
         super().__init__()
-        if kernel_size < 1 or kernel_size % 2 == 0:
-            raise ValueError(f"kernel_size must be a positive odd int so the size is kept, got {kernel_size}")
+        odd_kernel("kernel_size", kernel_size)
         phases = scale_factor**2
         self.conv = nn.Conv2d(in_channels, out_channels * phases, kernel_size, padding=kernel_size // 2, bias=bias)
         self.shuffle = nn.PixelShuffle(scale_factor)

@@ -2,6 +2,11 @@
 
 Every registered class takes ``(in_channels, out_channels, scale_factor, **options)`` and maps
 ``N×in_channels×H×W`` → ``N×out_channels×(scale_factor·H)×(scale_factor·W)`` for any ``H, W``.
+
+Guidance: a class with ``needs_guide = True`` is called ``up(x, guide)``, where ``guide`` is the
+``N×guide_channels×(scale_factor·H)×(scale_factor·W)`` feature of the encoder at the output resolution (a U-Net
+skip, an FCN pool feature), and takes the keyword option ``guide_channels``, which the model fills in. Every other
+upsampler is called ``up(x)``.
 """
 
 from __future__ import annotations
@@ -29,6 +34,15 @@ def register_upsampler(name: str) -> Callable[[ModuleType], ModuleType]:
     return decorate
 
 
+def needs_guide(upsampler: nn.Module | type[nn.Module] | str) -> bool:
+    """Whether an upsampler (a module, its class or its registered name) is called ``up(x, guide)``."""
+    if isinstance(upsampler, str):
+        if upsampler not in UPSAMPLERS:
+            raise ValueError(f"unknown upsampler {upsampler!r}; valid names: {', '.join(sorted(UPSAMPLERS))}")
+        upsampler = UPSAMPLERS[upsampler]
+    return bool(getattr(upsampler, "needs_guide", False))
+
+
 def upsampler_options(name: str) -> list[str]:
     """The keyword options that upsampler ``name`` accepts beyond the shared three."""
     parameters = inspect.signature(UPSAMPLERS[name].__init__).parameters
@@ -50,5 +64,10 @@ def build_upsampler(name: str, in_channels: int, out_channels: int, scale_factor
     if unknown:
         raise ValueError(
             f"upsampler {name!r} has no option {', '.join(map(repr, unknown))}; valid options: {', '.join(valid)}"
+        )
+    if needs_guide(name) and options.get("guide_channels") is None:
+        raise ValueError(
+            f"upsampler {name!r} is guided by an encoder feature: give guide_channels, its channel count "
+            "(the U-Net and FCN fill it in)"
         )
     return UPSAMPLERS[name](in_channels, out_channels, scale_factor, **options)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from upseg.upsample.options import odd_kernel
 from upseg.upsample.registry import register_upsampler
 
 
@@ -27,8 +28,7 @@ class ResizeConvUpsampler(nn.Module):
         bias: bool = True,
     ) -> None:
         super().__init__()
-        if kernel_size < 1 or kernel_size % 2 == 0:
-            raise ValueError(f"kernel_size must be a positive odd int so the size is kept, got {kernel_size}")
+        odd_kernel("kernel_size", kernel_size)
         self.scale_factor = scale_factor
         self.conv = nn.Conv2d(in_channels, out_channels, kernel_size, padding=kernel_size // 2, bias=bias)
 
