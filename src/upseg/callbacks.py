@@ -1,6 +1,10 @@
-"""``RunStats``: seconds spent fitting (``train_seconds``), training throughput (images/s) and peak memory of a run.
+"""Lightning callbacks of a training run.
 
+``RunStats``: seconds spent fitting (``train_seconds``), training throughput (images/s) and peak memory of a run.
 Peak memory is ``torch.cuda.max_memory_allocated`` on a GPU and the process's peak resident set size on a CPU.
+
+``SaveOnInterrupt``: a fit stopped by Ctrl-C (SIGINT) or SIGTERM (what SLURM sends before preempting a job) writes
+``last.ckpt`` and says, in one line, how to resume from it.
 """
 
 from __future__ import annotations
@@ -8,10 +12,13 @@ from __future__ import annotations
 import resource
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import lightning as L
 import torch
+from lightning.pytorch.trainer.states import TrainerFn
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 
 def peak_memory_mb(device: torch.device) -> float:
@@ -58,3 +65,37 @@ class RunStats(L.Callback):
             "train_images_per_second": round(self.train_images / self.train_seconds, 2) if self.train_seconds else 0.0,
             "peak_memory_mb": round(peak_memory_mb(device), 1),
         }
+
+
+def resume_command(checkpoint: Path) -> str:
+    """The command line of this run with ``ckpt_path`` set to ``checkpoint`` (the run's own overrides kept)."""
+    from hydra.core.hydra_config import HydraConfig
+
+    overrides = []
+    if HydraConfig.initialized():
+        overrides = [item for item in HydraConfig.get().overrides.task if not item.startswith("ckpt_path=")]
+    return " ".join(["python scripts/train.py", *overrides, f"ckpt_path={checkpoint}"])
+
+
+class SaveOnInterrupt(L.Callback):
+    """On Ctrl-C or SIGTERM during fitting: save ``<dirpath>/last.ckpt`` (weights, optimizer, loop and callback
+    states: a complete resume point) and print one line with the command that resumes."""
+
+    def __init__(self, dirpath: str | Path) -> None:
+        self.dirpath = Path(dirpath)
+        self.saved: Path | None = None
+
+    def on_exception(self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException) -> None:
+        if trainer.state.fn != TrainerFn.FITTING or not isinstance(exception, KeyboardInterrupt | SIGTERMException):
+            return
+        path = self.dirpath / "last.ckpt"
+        trainer.save_checkpoint(path, weights_only=False)  # everything, not only the weights: a resume point
+        self.saved = path
+        if trainer.is_global_zero:
+            what = "Ctrl-C" if isinstance(exception, KeyboardInterrupt) else "SIGTERM"
+            print(
+                f"interrupted by {what} in epoch {trainer.current_epoch} after {trainer.global_step} optimizer steps; "
+                f"saved {path}; resume with: {resume_command(path)}",
+                file=sys.stderr,
+                flush=True,
+            )

@@ -17,24 +17,26 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from upseg.checkpoints import read_checkpoint
 from upseg.data.datamodule import SegmentationDataModule
 from upseg.errors import ConfigError, UpsegError
 from upseg.module import SegmentationModule
 from upseg.plots import default_palette, plot_confusion_matrix, plot_predictions
 from upseg.train import check_trainer, scalar
+from upseg.validation import check_config
 
 log = logging.getLogger(__name__)
 
 
 def load_checkpoint(path: str | None) -> SegmentationModule:
-    """The module a checkpoint holds; a missing or unreadable file is one clear :class:`UpsegError`."""
+    """The module a checkpoint holds, read as weights only (:mod:`upseg.checkpoints`); a missing, unreadable or
+    code-carrying file is one clear :class:`UpsegError`."""
     if not path:
         raise ConfigError("ckpt_path is required: python scripts/evaluate.py ckpt_path=<run>/checkpoints/<file>.ckpt")
-    if not Path(path).is_file():
-        raise UpsegError(f"ckpt_path {path} does not exist; give the path of a .ckpt file written by scripts/train.py")
+    read_checkpoint(path)  # refuses a file that would run code, before Lightning opens it
     try:
-        return SegmentationModule.load_from_checkpoint(path, map_location="cpu", weights_only=False)
-    except Exception as error:  # a truncated file, another program's pickle, a checkpoint of another module
+        return SegmentationModule.load_from_checkpoint(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # a checkpoint of another module
         reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise UpsegError(f"ckpt_path {path} is not a readable upseg checkpoint ({reason})") from error
 
@@ -69,6 +71,7 @@ def predict_examples(
 
 def evaluate(cfg: DictConfig) -> dict[str, Any]:
     """Test ``cfg.ckpt_path`` on ``cfg.split`` and write metrics.json and pictures to ``cfg.paths.output_dir``."""
+    check_config(cfg)
     check_trainer(cfg.trainer)
     module = load_checkpoint(cfg.get("ckpt_path"))
     split = cfg.split

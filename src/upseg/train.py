@@ -9,15 +9,18 @@ from typing import Any
 
 import lightning as L
 import torch
-from hydra.utils import instantiate
 from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, OmegaConf
 
 import upseg.resolvers  # noqa: F401  (before any config is resolved: the data configs use them)
 from upseg.callbacks import RunStats
-from upseg.errors import ConfigError, UpsegError
+from upseg.checkpoints import read_checkpoint
+from upseg.errors import ConfigError
+from upseg.validation import build, check_config
 
 log = logging.getLogger(__name__)
+TERMINATED_STATUS = 128 + 15  # the shell's status for a process ended by SIGTERM
 
 
 def check_trainer(trainer_cfg: DictConfig) -> None:
@@ -35,15 +38,24 @@ def check_trainer(trainer_cfg: DictConfig) -> None:
         )
 
 
-def instantiate_all(group: DictConfig | None) -> list[Any]:
+def instantiate_all(group: DictConfig | None, key: str) -> list[Any]:
     """Instantiate every entry of a config group such as ``callbacks`` or ``logger`` (a mapping of name → config)."""
     if not group:
         return []
-    return [instantiate(node) for node in group.values() if isinstance(node, DictConfig) and "_target_" in node]
+    return [
+        build(node, f"{key}.{name}")
+        for name, node in group.items()
+        if isinstance(node, DictConfig) and "_target_" in node
+    ]
 
 
 def find_callback(trainer: L.Trainer, kind: type) -> Any:
     return next((callback for callback in trainer.callbacks if isinstance(callback, kind)), None)
+
+
+def best_checkpoint_callback(trainer: L.Trainer) -> ModelCheckpoint | None:
+    """The ModelCheckpoint that keeps the best checkpoint by a monitored metric (not the step checkpoints)."""
+    return next((cb for cb in trainer.callbacks if isinstance(cb, ModelCheckpoint) and cb.monitor), None)
 
 
 def scalar(value: Any) -> Any:
@@ -52,23 +64,29 @@ def scalar(value: Any) -> Any:
 
 def train(cfg: DictConfig) -> dict[str, Any]:
     """Train (unless ``train=false``), test (unless ``test=false``) and return the run's metrics."""
+    check_config(cfg)
     check_trainer(cfg.trainer)
-    if cfg.get("ckpt_path") and not Path(cfg.ckpt_path).is_file():
-        raise UpsegError(f"ckpt_path {cfg.ckpt_path} does not exist; give the path of a .ckpt file")
+    if cfg.get("ckpt_path"):
+        read_checkpoint(cfg.ckpt_path)  # weights only: refuses a file that would run code, before Lightning opens it
     L.seed_everything(cfg.seed, workers=True)
 
-    datamodule: L.LightningDataModule = instantiate(cfg.data)
-    model: L.LightningModule = instantiate(cfg.model, class_names=datamodule.class_names)
+    datamodule: L.LightningDataModule = build(cfg.data, "data")
+    model: L.LightningModule = build(cfg.model, "model", class_names=datamodule.class_names)
     model.run_config = OmegaConf.to_container(cfg, resolve=True)  # so evaluate.py finds the same data
-    loggers = instantiate_all(cfg.get("logger"))
-    trainer: L.Trainer = instantiate(cfg.trainer, callbacks=instantiate_all(cfg.get("callbacks")), logger=loggers)
+    loggers = instantiate_all(cfg.get("logger"), "logger")
+    callbacks = instantiate_all(cfg.get("callbacks"), "callbacks")
+    trainer: L.Trainer = build(cfg.trainer, "trainer", callbacks=callbacks, logger=loggers)
     for logger in loggers:
         logger.log_hyperparams(model.run_config)
 
     if cfg.train:
-        trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+        try:
+            trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"), weights_only=True)
+        except SIGTERMException:
+            # Lightning ends a fit on SIGTERM with SystemExit and no status, which would read as success.
+            raise SystemExit(TERMINATED_STATUS) from None
 
-    checkpoint = find_callback(trainer, ModelCheckpoint)
+    checkpoint = best_checkpoint_callback(trainer)
     # Read before testing: restoring a checkpoint for the test also restores the callback's older state.
     best_ckpt = checkpoint.best_model_path if checkpoint is not None and checkpoint.best_model_path else None
     last_ckpt = checkpoint.last_model_path if checkpoint is not None and checkpoint.last_model_path else None
@@ -78,7 +96,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         test_ckpt = best_ckpt if cfg.train else cfg.get("ckpt_path")
         if cfg.train and test_ckpt is None:
             log.warning("no best checkpoint was saved; testing the weights at the end of training")
-        trainer.test(model, datamodule=datamodule, ckpt_path=test_ckpt, weights_only=False)
+        trainer.test(model, datamodule=datamodule, ckpt_path=test_ckpt, weights_only=True)
     test_metrics = {key: scalar(value) for key, value in trainer.callback_metrics.items() if key.startswith("test/")}
 
     summary: dict[str, Any] = {

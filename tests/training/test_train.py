@@ -13,6 +13,7 @@ import pytest
 import torch
 
 from upseg import SegmentationModule
+from upseg.evaluate import evaluate
 from upseg.train import train
 from upseg.upsample import UPSAMPLERS
 
@@ -22,9 +23,9 @@ SMALL_MODEL = {"unet": ["model.depth=2", "model.base_width=8"], "fcn": ["model.h
 
 @pytest.mark.parametrize("model", ["unet", "fcn"])
 @pytest.mark.parametrize("decoder", sorted(UPSAMPLERS))
-def test_a_few_steps_for_every_model_and_decoder(train_config, tmp_path, model, decoder):
-    cfg = train_config(f"model={model}", f"decoder={decoder}", *SMALL_MODEL[model], "trainer.limit_train_batches=2")
-    summary = train(cfg)
+def test_a_few_steps_for_every_model_and_decoder(train_config, compose_configs, tmp_path, model, decoder):
+    options = [f"model={model}", f"decoder={decoder}", *SMALL_MODEL[model], "trainer.limit_train_batches=2"]
+    summary = train(train_config(*options))
 
     written = json.loads((tmp_path / "metrics.json").read_text())
     assert written == json.loads(json.dumps(summary))
@@ -35,10 +36,24 @@ def test_a_few_steps_for_every_model_and_decoder(train_config, tmp_path, model, 
     assert Path(written["best_ckpt"]).is_absolute() and Path(written["best_ckpt"]).is_file()
     assert (tmp_path / "checkpoints" / "last.ckpt").is_file()
 
-    # The checkpoint alone rebuilds the exact model, decoder included.
-    restored = SegmentationModule.load_from_checkpoint(written["best_ckpt"], map_location="cpu")
+    # The checkpoint alone, read as weights only, rebuilds the exact model, decoder included ...
+    restored = SegmentationModule.load_from_checkpoint(written["best_ckpt"], map_location="cpu", weights_only=True)
     assert restored.hparams.decoder["name"] == decoder and restored.hparams.network == model
     assert sum(p.numel() for p in restored.parameters()) == written["parameters"]
+    # ... evaluates to the run's test score ...
+    evaluated = evaluate(
+        compose_configs(
+            "evaluate",
+            tmp_path / "evaluate",
+            [f"ckpt_path={written['best_ckpt']}", "trainer=cpu", "trainer.enable_progress_bar=false", "num_pictures=1"],
+        )
+    )
+    assert abs(evaluated["test/mIoU"] - written["test/mIoU"]) <= 1e-4
+    # ... and resumes training where it stopped.
+    resumed = train(
+        train_config(*options, "trainer.max_epochs=2", f"ckpt_path={written['last_ckpt']}", output=tmp_path / "resumed")
+    )
+    assert resumed["epochs"] == 2 and logged_epochs(tmp_path / "resumed") == [1]
 
 
 def logged_epochs(run: Path) -> list[int]:
@@ -50,13 +65,13 @@ def test_resume_from_last_checkpoint_continues_the_epoch_count(train_config, tmp
     first, second = tmp_path / "first", tmp_path / "second"
     train(train_config("trainer.max_epochs=2", output=first))
     last = first / "checkpoints" / "last.ckpt"
-    assert torch.load(last, map_location="cpu", weights_only=False)["epoch"] == 1
+    assert torch.load(last, map_location="cpu", weights_only=True)["epoch"] == 1
 
     summary = train(train_config("trainer.max_epochs=3", f"ckpt_path={last}", output=second))
     assert logged_epochs(first) == [0, 1]
     assert logged_epochs(second) == [2]  # only the epoch that was left
     assert summary["epochs"] == 3
-    assert torch.load(second / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)["epoch"] == 2
+    assert torch.load(second / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)["epoch"] == 2
 
 
 @pytest.mark.slow

@@ -92,6 +92,8 @@ class SegmentationDataModule(L.LightningDataModule):
             raise ConfigError(f"data.num_classes must be at least 2, got {num_classes}")
         if batch_size < 1:
             raise ConfigError(f"data.batch_size must be positive, got {batch_size}")
+        if num_workers is not None and num_workers < 0:
+            raise ConfigError(f"data.num_workers must be 0 (load in the main process) or more, got {num_workers}")
         self.num_classes = num_classes
         self.ignore_index = ignore_index
         self.class_names = list(class_names) if class_names else [f"class_{i}" for i in range(num_classes)]

@@ -1,0 +1,79 @@
+"""Checkpoints are read as weights only: one that would run code when unpickled is refused, in one line, by every
+script that loads checkpoints, and its code never runs."""
+
+from __future__ import annotations
+
+import os
+import pathlib
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from upseg.checkpoints import CheckpointRefused, read_checkpoint
+from upseg.errors import UpsegError
+
+REPO = Path(__file__).resolve().parents[2]
+QUIET = ["trainer.enable_progress_bar=false", "~callbacks.rich_progress_bar"]
+
+
+class CreatesMarker:
+    """Unpickling this object calls ``Path.touch(marker)``: a stand-in for any command a hostile file could run."""
+
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (pathlib.Path.touch, (self.marker,))
+
+
+def hostile_checkpoint(folder: Path) -> tuple[Path, Path]:
+    """A file shaped like a Lightning checkpoint that creates ``marker`` when unpickled unsafely."""
+    marker = folder / "marker"
+    path = folder / "hostile.ckpt"
+    torch.save({"state_dict": {}, "epoch": 0, "global_step": 0, "payload": CreatesMarker(marker)}, path)
+    return path, marker
+
+
+def test_the_hostile_file_would_really_run_its_code(tmp_path):
+    # The check below means something only if unsafe loading does create the marker.
+    path, marker = hostile_checkpoint(tmp_path)
+    torch.load(path, weights_only=False)
+    assert marker.exists()
+
+
+def test_read_checkpoint_refuses_it_without_running_it(tmp_path):
+    path, marker = hostile_checkpoint(tmp_path)
+    with pytest.raises(CheckpointRefused, match=r"was refused: it contains executable objects"):
+        read_checkpoint(path)
+    assert not marker.exists()
+    (tmp_path / "noise.ckpt").write_bytes(b"not a checkpoint")
+    with pytest.raises(UpsegError, match="is not a readable upseg checkpoint") as info:
+        read_checkpoint(tmp_path / "noise.ckpt")
+    assert not isinstance(info.value, CheckpointRefused)
+
+
+@pytest.mark.parametrize(
+    "script,args",
+    [
+        ("evaluate.py", []),
+        ("train.py", ["experiment=quickstart", *QUIET]),  # resume
+        ("train.py", ["experiment=quickstart", "train=false", *QUIET]),  # test only
+    ],
+    ids=["evaluate", "resume", "test-only"],
+)
+def test_scripts_refuse_it_in_one_line_and_never_run_it(tmp_path, script, args):
+    path, marker = hostile_checkpoint(tmp_path)
+    command = [sys.executable, str(REPO / "scripts" / script), *args, f"ckpt_path={path}", f"hydra.run.dir={tmp_path}"]
+    env = {**os.environ, "UPSEG_ROOT": str(tmp_path)}
+    result = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 2, result.stderr[-2000:]
+    (line,) = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert line == (
+        f"error: ckpt_path {path} was refused: it contains executable objects (Python code that loading it would "
+        "run), and upseg loads checkpoints as weights only; use a checkpoint written by scripts/train.py"
+    )
+    assert "Traceback" not in result.stderr
+    assert not marker.exists()
