@@ -83,14 +83,12 @@ class SaveOnInterrupt(L.Callback):
 
     def __init__(self, dirpath: str | Path) -> None:
         self.dirpath = Path(dirpath)
-        self.saved: Path | None = None
 
     def on_exception(self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException) -> None:
         if trainer.state.fn != TrainerFn.FITTING or not isinstance(exception, KeyboardInterrupt | SIGTERMException):
             return
         path = self.dirpath / "last.ckpt"
         trainer.save_checkpoint(path, weights_only=False)  # everything, not only the weights: a resume point
-        self.saved = path
         if trainer.is_global_zero:
             what = "Ctrl-C" if isinstance(exception, KeyboardInterrupt) else "SIGTERM"
             print(

@@ -270,8 +270,9 @@ def _check_receivers(cfg: DictConfig) -> None:
         check_values("model", options, MODELS[model.network], frozenset({"num_classes", "decoder"}))
     decoder = cfg.get("decoder")
     if isinstance(decoder, DictConfig) and decoder.get("options") and decoder.get("name") in UPSAMPLERS:
-        # guide_channels is the model's to set; the model says so
-        check_values("decoder.options", decoder.options, UPSAMPLERS[decoder.name], frozenset({"guide_channels"}))
+        # the shared three and guide_channels are the model's to set (the builder and the model say so)
+        model_set = frozenset({"in_channels", "out_channels", "scale_factor", "guide_channels"})
+        check_values("decoder.options", decoder.options, UPSAMPLERS[decoder.name], model_set)
     if "seed" in cfg:
         check_values("", {"seed": cfg.seed}, seed_everything)
 

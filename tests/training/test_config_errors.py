@@ -49,7 +49,7 @@ WRONG = [
     ("model.channels_last=maybe", "model.channels_last='maybe'", "it must be true or false"),
     ("model.base_width=wide", "model.base_width='wide'", "it must be an int"),
     ("decoder.options.kernel_size=big", "decoder.options.kernel_size='big'", "it must be an int or null"),
-    ("+decoder.options.stride=2", "decoder.options.stride", "its options: bias, in_channels, init, kernel_size"),
+    ("+decoder.options.stride=2", "decoder.options.stride", "its options: bias, init, kernel_size"),
     ("decoder=carafe decoder.options.up_kernel=4", "up_kernel", "must be a positive odd int"),
     ("callbacks.model_checkpoint.mode=maximum", "callbacks.model_checkpoint.mode='maximum'", "can be min, max"),
     ("callbacks.step_checkpoint.every_n_train_steps=-5", "callbacks.step_checkpoint.every_n_train_steps=-5", ">= 0"),
