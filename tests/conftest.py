@@ -5,6 +5,8 @@ printed after every run."""
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -128,3 +130,34 @@ def compose_configs() -> Callable[..., DictConfig]:
     """``compose_configs(config_name, output_dir, overrides)``: any of the configs/*.yaml, composed for a test."""
     yield compose_config
     GlobalHydra.instance().clear()
+
+
+class Scripts:
+    """Runs ``scripts/<name>`` in a subprocess as a user would: in ``root``, with ``UPSEG_ROOT=root`` so that default
+    run folders land there."""
+
+    QUIET = ["trainer.enable_progress_bar=false", "trainer.enable_model_summary=false", "~callbacks.rich_progress_bar"]
+
+    @staticmethod
+    def command(script: str, *args: str) -> list[str]:
+        return [sys.executable, str(REPO / "scripts" / script), *args]
+
+    @staticmethod
+    def env(root: Path) -> dict[str, str]:
+        return {**os.environ, "UPSEG_ROOT": str(root)}
+
+    def run(self, script: str, *args: str, root: Path = REPO, timeout: float = 600) -> subprocess.CompletedProcess:
+        """Run to the end; stdout and stderr captured as text."""
+        command = self.command(script, *args)
+        return subprocess.run(command, cwd=root, env=self.env(root), capture_output=True, text=True, timeout=timeout)
+
+    def start(self, script: str, *args: str, root: Path = REPO) -> subprocess.Popen:
+        """Start and return at once (to signal the process), stdout and stderr piped as text."""
+        command = self.command(script, *args)
+        pipe = subprocess.PIPE
+        return subprocess.Popen(command, cwd=root, env=self.env(root), stdout=pipe, stderr=pipe, text=True)
+
+
+@pytest.fixture(scope="session")
+def scripts() -> Scripts:
+    return Scripts()

@@ -3,9 +3,6 @@ in process, through DataLoader workers and through scripts/train.py."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import urllib.error
 from pathlib import Path
 
@@ -24,23 +21,11 @@ from upseg.cli import one_line, user_error
 from upseg.errors import ConfigError, DataError
 from upseg.train import train
 
-REPO = Path(__file__).resolve().parents[2]
 TORCHVISION_URLS = {
     "pets": [url for url, _ in OxfordIIITPet._RESOURCES],
     "voc": [torchvision.datasets.voc.DATASET_YEAR_DICT["2012"]["url"]],
     "voc_aug": [torchvision.datasets.voc.DATASET_YEAR_DICT["2012"]["url"], SBDataset.url],
 }
-
-
-def run_script(*args: str, timeout: int = 300) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, str(REPO / "scripts" / "train.py"), *args],
-        cwd=REPO,
-        env={**os.environ, "UPSEG_ROOT": str(REPO)},
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
 
 
 def assert_one_sentence(message: str, *parts: str) -> None:
@@ -90,9 +75,13 @@ def test_a_failed_download_is_caught_and_names_what_torchvision_tried(train_conf
     )
 
 
-def test_script_reports_a_missing_dataset_in_one_line(tmp_path):
-    result = run_script(
-        "data=pets", f"data.root={tmp_path / 'nowhere'}", "data.download=false", f"hydra.run.dir={tmp_path / 'run'}"
+def test_script_reports_a_missing_dataset_in_one_line(scripts, tmp_path):
+    result = scripts.run(
+        "train.py",
+        "data=pets",
+        f"data.root={tmp_path / 'nowhere'}",
+        "data.download=false",
+        f"hydra.run.dir={tmp_path / 'run'}",
     )
     assert result.returncode == 2, result.stderr[-2000:]
     assert "Traceback" not in result.stderr
@@ -109,9 +98,10 @@ def corrupt_trimap(trimaps: Path, stem: str, value: int) -> Path:
     return path
 
 
-def test_script_reports_a_bad_mask_value_from_a_dataloader_worker_in_one_line(tmp_path):
+def test_script_reports_a_bad_mask_value_from_a_dataloader_worker_in_one_line(scripts, tmp_path):
     bad = corrupt_trimap(write_pets(tmp_path / "data"), PETS_TEST[0], 7)
-    result = run_script(
+    result = scripts.run(
+        "train.py",
         "data=pets",
         f"data.root={tmp_path / 'data'}",
         "data.download=false",

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -15,7 +12,6 @@ from upseg.compare import compare
 from upseg.evaluate import evaluate
 from upseg.train import train
 
-REPO = Path(__file__).resolve().parents[2]
 TINY = [
     "data.num_train=24",
     "data.num_val=8",
@@ -24,13 +20,6 @@ TINY = [
     "model.depth=2",
     "model.base_width=8",
 ]
-QUIET = ["trainer.enable_progress_bar=false", "trainer.enable_model_summary=false", "~callbacks.rich_progress_bar"]
-
-
-def run(script: str, *args: str, cwd: Path) -> subprocess.CompletedProcess:
-    env = {**os.environ, "UPSEG_ROOT": str(cwd)}
-    command = [sys.executable, str(REPO / "scripts" / script), *args]
-    return subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
 
 
 @pytest.mark.parametrize("decoder", ["direct", "pixelshuffle"])
@@ -64,20 +53,20 @@ def test_evaluating_the_best_checkpoint_reproduces_the_training_test_miou(
         (b"not a checkpoint", "is not a readable upseg checkpoint"),
     ],
 )
-def test_a_missing_or_unreadable_checkpoint_is_one_clear_error(tmp_path, write, message):
+def test_a_missing_or_unreadable_checkpoint_is_one_clear_error(scripts, tmp_path, write, message):
     path = tmp_path / "model.ckpt"
     if write is not None:
         path.write_bytes(write)
-    result = run("evaluate.py", f"ckpt_path={path}", f"hydra.run.dir={tmp_path / 'out'}", cwd=tmp_path)
+    result = scripts.run("evaluate.py", f"ckpt_path={path}", f"hydra.run.dir={tmp_path / 'out'}", root=tmp_path)
     assert result.returncode == 2, result.stderr
     (line,) = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert str(path) in line and message in line
     assert "Traceback" not in result.stderr
 
 
-def test_a_two_by_two_sweep_ends_in_a_comparison_per_decoder(tmp_path):
+def test_a_two_by_two_sweep_ends_in_a_comparison_per_decoder(scripts, tmp_path):
     sweep = tmp_path / "sweep"
-    result = run(
+    result = scripts.run(
         "train.py",
         "-m",
         "experiment=quickstart",
@@ -85,9 +74,9 @@ def test_a_two_by_two_sweep_ends_in_a_comparison_per_decoder(tmp_path):
         "seed=0,1",
         "trainer.max_epochs=1",
         *TINY,
-        *QUIET,
+        *scripts.QUIET,
         f"hydra.sweep.dir={sweep}",
-        cwd=tmp_path,
+        root=tmp_path,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     lines = (sweep / "comparison.csv").read_text().splitlines()
@@ -114,7 +103,7 @@ def fake_run(folder: Path, decoder: str, seed: int, metrics: dict | None, error:
         (folder / "error.txt").write_text(f"Traceback ...\nValueError: {error}\n")
 
 
-def test_comparison_reports_mean_and_std_over_seeds_and_lists_failed_runs(tmp_path):
+def test_comparison_reports_mean_and_std_over_seeds_and_lists_failed_runs(scripts, tmp_path):
     fake_run(tmp_path / "0", "transpose", 0, {"test/mIoU": 0.80, "val/mIoU": 0.70, "parameters": 10})
     fake_run(tmp_path / "1", "transpose", 1, {"test/mIoU": 0.90, "val/mIoU": 0.72, "parameters": 10})
     fake_run(tmp_path / "2", "nearest", 0, {"test/mIoU": 0.50, "val/mIoU": 0.40, "parameters": 8})
@@ -128,5 +117,5 @@ def test_comparison_reports_mean_and_std_over_seeds_and_lists_failed_runs(tmp_pa
     text = (tmp_path / "comparison.md").read_text()
     assert "| transpose | 2 | 0.8500 ± 0.0707 |" in text
     assert "## Failed runs (1)" in text and "decoder=nearest seed=1: ValueError: out of memory" in text
-    result = run("compare.py", str(tmp_path), cwd=tmp_path)
+    result = scripts.run("compare.py", str(tmp_path), root=tmp_path)
     assert result.returncode == 1 and "Failed runs (1)" in result.stdout

@@ -6,9 +6,7 @@ stderr, and the error line naming the key (and, where the row says, what the key
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -16,7 +14,6 @@ import pytest
 
 from upseg.validation import check_values
 
-REPO = Path(__file__).resolve().parents[2]
 TINY = [
     "experiment=quickstart",
     "data.num_train=8",
@@ -24,8 +21,6 @@ TINY = [
     "data.num_test=4",
     "data.image_size=32",
     "trainer.max_epochs=1",
-    "trainer.enable_progress_bar=false",
-    "~callbacks.rich_progress_bar",
 ]
 
 WRONG = [
@@ -64,24 +59,19 @@ def test_the_table_covers_every_config_group():
     assert {"optimizer", "scheduler", "trainer", "data", "model", "decoder", "callbacks", "logger", "seed"} <= groups
 
 
-def run_train(root: Path, overrides: str) -> tuple[subprocess.CompletedProcess, Path]:
-    folder = root / overrides.replace("=", "-").replace(" ", "_").replace("+", "")
-    folder.mkdir()
-    env = {**os.environ, "UPSEG_ROOT": str(folder)}
-    command = [sys.executable, str(REPO / "scripts" / "train.py"), *TINY, *overrides.split()]
-    result = subprocess.run(
-        [*command, f"hydra.run.dir={folder / 'run'}"], cwd=folder, env=env, capture_output=True, text=True
-    )
-    return result, folder / "run"
-
-
 @pytest.fixture(scope="module")
-def outcomes(tmp_path_factory) -> dict[str, tuple[subprocess.CompletedProcess, Path]]:
+def outcomes(scripts, tmp_path_factory) -> dict[str, tuple[subprocess.CompletedProcess, Path]]:
     """Every row's run, two at a time: most of each run is Python importing torch and Lightning."""
     root = tmp_path_factory.mktemp("wrong_values")
+
+    def run(overrides: str) -> tuple[subprocess.CompletedProcess, Path]:
+        folder = root / overrides.replace("=", "-").replace(" ", "_").replace("+", "")
+        folder.mkdir()
+        args = [*TINY, *scripts.QUIET, *overrides.split(), f"hydra.run.dir={folder / 'run'}"]
+        return scripts.run("train.py", *args, root=folder), folder / "run"
+
     with ThreadPoolExecutor(max_workers=2) as pool:
-        results = pool.map(lambda row: run_train(root, row[0]), WRONG)
-        return {row[0]: result for row, result in zip(WRONG, results, strict=True)}
+        return dict(zip([row[0] for row in WRONG], pool.map(run, [row[0] for row in WRONG]), strict=True))
 
 
 @pytest.mark.parametrize("overrides,key,says", WRONG, ids=[row[0] for row in WRONG])

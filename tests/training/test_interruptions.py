@@ -5,17 +5,14 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 import torch
 
-REPO = Path(__file__).resolve().parents[2]
 STEPS_PER_EPOCH, EPOCHS = 12, 3  # 48 images in batches of 4
 TRAIN = [
     "experiment=quickstart",
@@ -32,10 +29,8 @@ TRAIN = [
 ]
 
 
-def start(root: Path, run: Path, *extra: str) -> subprocess.Popen:
-    env = {**os.environ, "UPSEG_ROOT": str(root)}
-    command = [sys.executable, str(REPO / "scripts" / "train.py"), *TRAIN, *extra, f"hydra.run.dir={run}"]
-    return subprocess.Popen(command, cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+def start(scripts, root: Path, run: Path, *extra: str) -> subprocess.Popen:
+    return scripts.start("train.py", *TRAIN, *extra, f"hydra.run.dir={run}", root=root)
 
 
 def saved_step(checkpoint: Path) -> int:
@@ -54,8 +49,8 @@ def wait_for_step(process: subprocess.Popen, checkpoint: Path, step: int, timeou
         time.sleep(0.01)
 
 
-def run_to_end(root: Path, run: Path, *extra: str) -> dict:
-    process = start(root, run, *extra)
+def run_to_end(scripts, root: Path, run: Path, *extra: str) -> dict:
+    process = start(scripts, root, run, *extra)
     _, stderr = process.communicate(timeout=600)
     assert process.returncode == 0, stderr[-3000:]
     return json.loads((run / "metrics.json").read_text())
@@ -66,10 +61,10 @@ def validated_epochs(run: Path) -> list[int]:
         return sorted({int(row["epoch"]) for row in csv.DictReader(f) if row.get("val/mIoU")})
 
 
-def test_killed_mid_epoch_it_resumes_from_last_ckpt_with_the_same_steps_as_an_uninterrupted_run(tmp_path):
+def test_killed_mid_epoch_it_resumes_from_last_ckpt_with_the_same_steps_as_an_uninterrupted_run(scripts, tmp_path):
     crashed, resumed, uninterrupted = tmp_path / "crashed", tmp_path / "resumed", tmp_path / "uninterrupted"
     last = crashed / "checkpoints" / "last.ckpt"
-    process = start(tmp_path, crashed)
+    process = start(scripts, tmp_path, crashed)
     wait_for_step(process, last, STEPS_PER_EPOCH + 4)  # after the end-of-epoch-0 checkpoint, inside epoch 1
     process.kill()  # SIGKILL: no handler runs, nothing is saved on the way out
     process.wait()
@@ -77,8 +72,8 @@ def test_killed_mid_epoch_it_resumes_from_last_ckpt_with_the_same_steps_as_an_un
     crash_point = torch.load(last, map_location="cpu", weights_only=True)
     assert crash_point["epoch"] == 1 and STEPS_PER_EPOCH < crash_point["global_step"] < 2 * STEPS_PER_EPOCH
 
-    summary = run_to_end(tmp_path, resumed, f"ckpt_path={last}")
-    reference = run_to_end(tmp_path, uninterrupted)
+    summary = run_to_end(scripts, tmp_path, resumed, f"ckpt_path={last}")
+    reference = run_to_end(scripts, tmp_path, uninterrupted)
     final = torch.load(resumed / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
     assert final["global_step"] == saved_step(uninterrupted / "checkpoints" / "last.ckpt") == EPOCHS * STEPS_PER_EPOCH
     assert summary["epochs"] == reference["epochs"] == EPOCHS
@@ -87,10 +82,10 @@ def test_killed_mid_epoch_it_resumes_from_last_ckpt_with_the_same_steps_as_an_un
 
 
 @pytest.mark.parametrize("signal_number", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
-def test_ctrl_c_and_sigterm_save_last_ckpt_and_print_how_to_resume(tmp_path, signal_number):
+def test_ctrl_c_and_sigterm_save_last_ckpt_and_print_how_to_resume(scripts, tmp_path, signal_number):
     run = tmp_path / "run"
     last = run / "checkpoints" / "last.ckpt"
-    process = start(tmp_path, run)
+    process = start(scripts, tmp_path, run)
     wait_for_step(process, last, STEPS_PER_EPOCH + 1)
     process.send_signal(signal_number)
     _, stderr = process.communicate(timeout=120)
@@ -104,6 +99,6 @@ def test_ctrl_c_and_sigterm_save_last_ckpt_and_print_how_to_resume(tmp_path, sig
     command = line.split("resume with: ", 1)[1].split()
     assert command[:2] == ["python", "scripts/train.py"] and command[2 : 2 + len(TRAIN)] == TRAIN
     assert command[-1] == f"ckpt_path={last}"
-    summary = run_to_end(tmp_path, tmp_path / "resumed", *command[2 + len(TRAIN) :])
+    summary = run_to_end(scripts, tmp_path, tmp_path / "resumed", *command[2 + len(TRAIN) :])
     assert summary["epochs"] == EPOCHS
     assert saved_step(tmp_path / "resumed" / "checkpoints" / "last.ckpt") == EPOCHS * STEPS_PER_EPOCH

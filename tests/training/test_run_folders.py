@@ -4,12 +4,8 @@ the folder of a first is refused; the first's config, logs, checkpoints and metr
 from __future__ import annotations
 
 import hashlib
-import os
-import subprocess
-import sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
 TINY = [
     "experiment=quickstart",
     "data.num_train=8",
@@ -19,15 +15,7 @@ TINY = [
     "model.depth=2",
     "model.base_width=8",
     "trainer.max_epochs=1",
-    "trainer.enable_progress_bar=false",
-    "~callbacks.rich_progress_bar",
 ]
-
-
-def train(root: Path, *args: str, multirun: bool = False) -> subprocess.CompletedProcess:
-    env = {**os.environ, "UPSEG_ROOT": str(root)}
-    command = [sys.executable, str(REPO / "scripts" / "train.py"), *(["-m"] if multirun else []), *TINY, *args]
-    return subprocess.run(command, cwd=root, env=env, capture_output=True, text=True, timeout=600)
 
 
 def fingerprint(folder: Path) -> dict[str, str]:
@@ -39,14 +27,14 @@ def fingerprint(folder: Path) -> dict[str, str]:
     }
 
 
-def test_a_reused_run_folder_gets_a_new_version_and_the_earlier_run_is_intact(tmp_path):
+def test_a_reused_run_folder_gets_a_new_version_and_the_earlier_run_is_intact(scripts, tmp_path):
     folder = tmp_path / "run"
-    first = train(tmp_path, "seed=0", f"hydra.run.dir={folder}")
+    first = scripts.run("train.py", *TINY, *scripts.QUIET, "seed=0", f"hydra.run.dir={folder}", root=tmp_path)
     assert first.returncode == 0, first.stderr[-2000:]
     before = fingerprint(folder)
     assert {"metrics.json", "checkpoints/last.ckpt", "csv/metrics.csv", ".hydra/config.yaml"} <= set(before)
 
-    second = train(tmp_path, "seed=1", f"hydra.run.dir={folder}")
+    second = scripts.run("train.py", *TINY, *scripts.QUIET, "seed=1", f"hydra.run.dir={folder}", root=tmp_path)
     assert second.returncode == 0, second.stderr[-2000:]
     assert f"note: {folder} holds an earlier run, which is kept; this run writes to {folder}_v2" in second.stderr
     assert fingerprint(folder) == before
@@ -54,12 +42,12 @@ def test_a_reused_run_folder_gets_a_new_version_and_the_earlier_run_is_intact(tm
     assert "seed: 1" in (tmp_path / "run_v2" / ".hydra" / "config.yaml").read_text()
 
 
-def test_a_reused_sweep_folder_is_refused_in_one_line(tmp_path):
+def test_a_reused_sweep_folder_is_refused_in_one_line(scripts, tmp_path):
     sweep = tmp_path / "sweep"
     (sweep / "0").mkdir(parents=True)
     (sweep / "0" / "metrics.json").write_text("{}")
     before = fingerprint(sweep)
-    result = train(tmp_path, "seed=0,1", f"hydra.sweep.dir={sweep}", multirun=True)
+    result = scripts.run("train.py", "-m", *TINY, *scripts.QUIET, "seed=0,1", f"hydra.sweep.dir={sweep}", root=tmp_path)
     assert result.returncode == 2
     (line,) = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert line.startswith(f"error: hydra.sweep.dir {sweep} already holds an earlier sweep")

@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import csv
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -17,7 +14,6 @@ from upseg.evaluate import evaluate
 from upseg.train import train
 from upseg.upsample import UPSAMPLERS
 
-REPO = Path(__file__).resolve().parents[2]
 SMALL_MODEL = {"unet": ["model.depth=2", "model.base_width=8"], "fcn": ["model.head_channels=16"]}
 
 
@@ -92,18 +88,6 @@ def test_short_training_on_shapes_clearly_beats_chance(train_config, tmp_path):
     assert summary["test/mIoU"] > 0.5, summary
 
 
-def run_script(*args: str, cwd: Path = REPO, timeout: int = 300) -> subprocess.CompletedProcess:
-    env = {**os.environ, "UPSEG_ROOT": str(cwd)}
-    return subprocess.run(
-        [sys.executable, str(REPO / "scripts" / "train.py"), *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
-
-
 @pytest.mark.parametrize(
     "override,message",
     [
@@ -119,8 +103,8 @@ def run_script(*args: str, cwd: Path = REPO, timeout: int = 300) -> subprocess.C
         ("decoder=fade +decoder.options.guide_channels=8", "error: decoder.options.guide_channels is set by the model"),
     ],
 )
-def test_user_errors_stop_with_one_clear_message(tmp_path, override, message):
-    result = run_script("experiment=quickstart", *override.split(), f"hydra.run.dir={tmp_path}")
+def test_user_errors_stop_with_one_clear_message(scripts, tmp_path, override, message):
+    result = scripts.run("train.py", "experiment=quickstart", *override.split(), f"hydra.run.dir={tmp_path}")
     # upseg's own one-line errors exit with 2; Hydra's (an unknown config option) with 1
     assert result.returncode == (2 if message.startswith("error:") else 1)
     assert message in result.stderr
@@ -128,8 +112,8 @@ def test_user_errors_stop_with_one_clear_message(tmp_path, override, message):
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU")
-def test_gpu_accelerator_without_gpu_says_how_to_run_on_cpu(tmp_path):
-    result = run_script("experiment=quickstart", "trainer.accelerator=gpu", f"hydra.run.dir={tmp_path}")
+def test_gpu_accelerator_without_gpu_says_how_to_run_on_cpu(scripts, tmp_path):
+    result = scripts.run("train.py", "experiment=quickstart", "trainer.accelerator=gpu", f"hydra.run.dir={tmp_path}")
     assert result.returncode == 2
     assert result.stderr.strip().splitlines()[-1] == (
         "error: trainer.accelerator=gpu but this machine has no usable CUDA GPU; "
@@ -137,8 +121,9 @@ def test_gpu_accelerator_without_gpu_says_how_to_run_on_cpu(tmp_path):
     )
 
 
-def test_ddp_trains_with_two_cpu_processes(tmp_path):
-    result = run_script(
+def test_ddp_trains_with_two_cpu_processes(scripts, tmp_path):
+    result = scripts.run(
+        "train.py",
         "experiment=quickstart",
         "trainer=ddp",
         "trainer.accelerator=cpu",
