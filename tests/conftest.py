@@ -137,6 +137,15 @@ class Scripts:
     run folders land there."""
 
     QUIET = ["trainer.enable_progress_bar=false", "trainer.enable_model_summary=false", "~callbacks.rich_progress_bar"]
+    # One epoch of the quick start on a handful of 32×32 images: seconds, for tests of the scripts' behaviour.
+    TINY = [
+        "experiment=quickstart",
+        "data.num_train=8",
+        "data.num_val=4",
+        "data.num_test=4",
+        "data.image_size=32",
+        "trainer.max_epochs=1",
+    ]
 
     @staticmethod
     def command(script: str, *args: str) -> list[str]:

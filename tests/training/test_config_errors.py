@@ -14,15 +14,6 @@ import pytest
 
 from upseg.validation import check_values
 
-TINY = [
-    "experiment=quickstart",
-    "data.num_train=8",
-    "data.num_val=4",
-    "data.num_test=4",
-    "data.image_size=32",
-    "trainer.max_epochs=1",
-]
-
 WRONG = [
     # (overrides, the key the line must name, what else it must say)
     ("optimizer.lr=-1", "optimizer.lr=-1", "Invalid learning rate: -1 (it takes a number; default 0.001)"),
@@ -67,7 +58,7 @@ def outcomes(scripts, tmp_path_factory) -> dict[str, tuple[subprocess.CompletedP
     def run(overrides: str) -> tuple[subprocess.CompletedProcess, Path]:
         folder = root / overrides.replace("=", "-").replace(" ", "_").replace("+", "")
         folder.mkdir()
-        args = [*TINY, *scripts.QUIET, *overrides.split(), f"hydra.run.dir={folder / 'run'}"]
+        args = [*scripts.TINY, *scripts.QUIET, *overrides.split(), f"hydra.run.dir={folder / 'run'}"]
         return scripts.run("train.py", *args, root=folder), folder / "run"
 
     with ThreadPoolExecutor(max_workers=2) as pool:

@@ -6,16 +6,12 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-TINY = [
-    "experiment=quickstart",
-    "data.num_train=8",
-    "data.num_val=4",
-    "data.num_test=4",
-    "data.image_size=32",
-    "model.depth=2",
-    "model.base_width=8",
-    "trainer.max_epochs=1",
-]
+SMALL_MODEL = ["model.depth=2", "model.base_width=8"]
+
+
+def tiny(scripts, *args: str) -> list[str]:
+    """A tiny, quiet training with a small U-Net, and ``args``."""
+    return [*scripts.TINY, *SMALL_MODEL, *scripts.QUIET, *args]
 
 
 def fingerprint(folder: Path) -> dict[str, str]:
@@ -29,12 +25,16 @@ def fingerprint(folder: Path) -> dict[str, str]:
 
 def test_a_reused_run_folder_gets_a_new_version_and_the_earlier_run_is_intact(scripts, tmp_path):
     folder = tmp_path / "run"
-    first = scripts.run("train.py", *TINY, *scripts.QUIET, "seed=0", f"hydra.run.dir={folder}", root=tmp_path)
+    first = scripts.run(
+        "train.py", *scripts.TINY, *SMALL_MODEL, *scripts.QUIET, "seed=0", f"hydra.run.dir={folder}", root=tmp_path
+    )
     assert first.returncode == 0, first.stderr[-2000:]
     before = fingerprint(folder)
     assert {"metrics.json", "checkpoints/last.ckpt", "csv/metrics.csv", ".hydra/config.yaml"} <= set(before)
 
-    second = scripts.run("train.py", *TINY, *scripts.QUIET, "seed=1", f"hydra.run.dir={folder}", root=tmp_path)
+    second = scripts.run(
+        "train.py", *scripts.TINY, *SMALL_MODEL, *scripts.QUIET, "seed=1", f"hydra.run.dir={folder}", root=tmp_path
+    )
     assert second.returncode == 0, second.stderr[-2000:]
     assert f"note: {folder} holds an earlier run, which is kept; this run writes to {folder}_v2" in second.stderr
     assert fingerprint(folder) == before
@@ -47,7 +47,16 @@ def test_a_reused_sweep_folder_is_refused_in_one_line(scripts, tmp_path):
     (sweep / "0").mkdir(parents=True)
     (sweep / "0" / "metrics.json").write_text("{}")
     before = fingerprint(sweep)
-    result = scripts.run("train.py", "-m", *TINY, *scripts.QUIET, "seed=0,1", f"hydra.sweep.dir={sweep}", root=tmp_path)
+    result = scripts.run(
+        "train.py",
+        "-m",
+        *scripts.TINY,
+        *SMALL_MODEL,
+        *scripts.QUIET,
+        "seed=0,1",
+        f"hydra.sweep.dir={sweep}",
+        root=tmp_path,
+    )
     assert result.returncode == 2
     (line,) = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert line.startswith(f"error: hydra.sweep.dir {sweep} already holds an earlier sweep")
