@@ -1,6 +1,7 @@
 """Train a segmentation model: ``python scripts/train.py [experiment=quickstart] [decoder=direct] [key=value ...]``.
 
-Fits, tests the best checkpoint and writes metrics.json in the run directory (logs/train/runs/<time>/).
+Fits, tests the final weights and the best checkpoint, and writes metrics.json and per_image*.csv in the run directory
+(logs/train/runs/<time>/).
 """
 
 import os

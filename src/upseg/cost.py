@@ -14,6 +14,7 @@ workspace) are not seen.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from math import prod
 from typing import Any
@@ -87,3 +88,21 @@ def peak_tensor_bytes(step: Callable[[], object]) -> int:
     with TensorMemoryPeak() as memory:
         step()
     return memory.peak_bytes
+
+
+def inference_ms_per_image(module: nn.Module, images: torch.Tensor, repeats: int = 3) -> float:
+    """Milliseconds per image of ``module(images)`` in eval mode without gradients: the mean of ``repeats`` timed
+    passes after one warm-up, with the device synchronised around the timed block (not inside it)."""
+    training = module.training
+    module.eval()
+    synchronize = torch.cuda.synchronize if images.is_cuda else (lambda: None)
+    with torch.no_grad():
+        module(images)
+        synchronize()
+        start = time.perf_counter()
+        for _ in range(repeats):
+            module(images)
+        synchronize()
+        elapsed = time.perf_counter() - start
+    module.train(training)
+    return 1000 * elapsed / (repeats * len(images))

@@ -1,12 +1,17 @@
 """``SegmentationModule``: the one LightningModule — a network from :func:`upseg.models.build_model`, pixel-wise
-cross-entropy, and torchmetrics' IoU and accuracy.
+cross-entropy, torchmetrics' IoU and accuracy, and boundary IoU.
 
 Batches are ``(images N×3×H×W float32, masks N×H×W int64)``; pixels equal to ``ignore_index`` count neither in the
 loss nor in a metric. mIoU is torchmetrics' macro Jaccard index: classes absent from both prediction and target in the
-whole evaluated set are left out of the mean (their IoU is logged as 0). Tests also log the checkerboard score of the
-logits (:mod:`upseg.metrics`) and keep the confusion matrix. All constructor arguments are saved as
-hyperparameters in plain containers, so ``SegmentationModule.load_from_checkpoint(path)`` rebuilds the exact model —
-network, decoder and options — from the checkpoint alone.
+whole evaluated set are left out of the mean (their IoU is logged as 0). Boundary IoU (``bIoU``,
+:class:`upseg.metrics.BoundaryIoU`) is the same in a band of ``boundary_dilation_ratio`` × the image diagonal along
+each class's contour; in an eval batch padded to its largest image the band width and the image edge are those of
+the padded size (use ``data.eval_batch_size=1`` for exact per-image bands on datasets of mixed sizes).
+
+Tests also log the checkerboard score of the logits, keep the confusion matrix, and keep every test image's IoU and
+boundary-IoU counts per class (``test_per_image``, by dataset index) for per-image files. All constructor arguments
+are saved as hyperparameters in plain containers, so ``SegmentationModule.load_from_checkpoint(path)`` rebuilds the
+exact model — network, decoder and options — from the checkpoint alone.
 """
 
 from __future__ import annotations
@@ -25,7 +30,8 @@ from torchmetrics import MaxMetric, MeanMetric, MetricCollection
 from torchmetrics.classification import MulticlassAccuracy, MulticlassConfusionMatrix, MulticlassJaccardIndex
 
 import upseg.resolvers  # noqa: F401  (the model config interpolates data.num_classes, which may use them)
-from upseg.metrics import CheckerboardScore
+from upseg.errors import ConfigError
+from upseg.metrics import BoundaryIoU, CheckerboardScore, PerImageScores, pooled_scores
 from upseg.models import build_model
 
 DEFAULT_OPTIMIZER = {"_target_": "torch.optim.AdamW", "_partial_": True, "lr": 1e-3, "weight_decay": 1e-4}
@@ -41,17 +47,34 @@ def plain(value: Any) -> Any:
     return value
 
 
-def segmentation_metrics(num_classes: int, ignore_index: int) -> MetricCollection:
+# Metrics with one value per class, and the key their values are logged under: ``<prefix><key>/<class name>``.
+PER_CLASS = {"IoU": "IoU", "bIoU_per_class": "bIoU"}
+
+
+def segmentation_metrics(num_classes: int, ignore_index: int, dilation_ratio: float | None = None) -> MetricCollection:
+    """mIoU, per-class IoU, pixel and mean class accuracy; with a ``dilation_ratio``, boundary IoU too."""
     common = {"num_classes": num_classes, "ignore_index": ignore_index}
-    return MetricCollection(
-        {
-            "mIoU": MulticlassJaccardIndex(average="macro", **common),
-            "IoU": MulticlassJaccardIndex(average="none", **common),
-            "acc": MulticlassAccuracy(average="micro", **common),
-            "mAcc": MulticlassAccuracy(average="macro", **common),
-        },
-        compute_groups=True,
-    )
+    metrics = {
+        "mIoU": MulticlassJaccardIndex(average="macro", **common),
+        "IoU": MulticlassJaccardIndex(average="none", **common),
+        "acc": MulticlassAccuracy(average="micro", **common),
+        "mAcc": MulticlassAccuracy(average="macro", **common),
+    }
+    if dilation_ratio is not None:
+        metrics["bIoU"] = BoundaryIoU(average="macro", dilation_ratio=dilation_ratio, **common)
+        metrics["bIoU_per_class"] = BoundaryIoU(average="none", dilation_ratio=dilation_ratio, **common)
+    return MetricCollection(metrics, compute_groups=True)
+
+
+def loader_batches(loaders: Any) -> list[list[int]]:
+    """Dataset indices of every batch a (single) test loader yields, in order; empty when it cannot say.
+
+    Evaluation samplers are deterministic (sequential, or distributed without shuffling), so iterating the batch
+    sampler once more gives the batches the loop will see.
+    """
+    loader = loaders[0] if isinstance(loaders, list | tuple) and len(loaders) == 1 else loaders
+    batch_sampler = getattr(loader, "batch_sampler", None)
+    return [list(batch) for batch in batch_sampler] if batch_sampler is not None else []
 
 
 class SegmentationModule(L.LightningModule):
@@ -69,9 +92,15 @@ class SegmentationModule(L.LightningModule):
         scheduler_interval: str = "step",
         channels_last: bool = False,
         compile: bool | str = False,
+        boundary_dilation_ratio: float = 0.02,
         **network_options: Any,
     ) -> None:
         super().__init__()
+        if not boundary_dilation_ratio > 0:
+            raise ConfigError(
+                f"model.boundary_dilation_ratio must be positive (the boundary band as a fraction of the image "
+                f"diagonal, e.g. 0.02), got {boundary_dilation_ratio}"
+            )
         hparams = {
             "network": network,
             "num_classes": num_classes,
@@ -83,6 +112,7 @@ class SegmentationModule(L.LightningModule):
             "scheduler_interval": scheduler_interval,
             "channels_last": channels_last,
             "compile": compile,
+            "boundary_dilation_ratio": boundary_dilation_ratio,
             **{key: plain(value) for key, value in network_options.items()},
         }
         self.save_hyperparameters(hparams)
@@ -93,8 +123,12 @@ class SegmentationModule(L.LightningModule):
         self.train_loss = MeanMetric()
         self.val_loss = MeanMetric()
         self.test_loss = MeanMetric()
-        self.val_metrics = segmentation_metrics(num_classes, ignore_index).clone(prefix="val/")
+        self.val_metrics = segmentation_metrics(num_classes, ignore_index, boundary_dilation_ratio).clone(prefix="val/")
+        # Test boundary IoU comes from the per-image counts (one erosion per image, not two).
         self.test_metrics = segmentation_metrics(num_classes, ignore_index).clone(prefix="test/")
+        self.test_per_image_scores = PerImageScores(num_classes, ignore_index, boundary_dilation_ratio)
+        self.test_per_image: dict[str, Tensor] | None = None  # counts per test image and class (after a test)
+        self._test_batches: list[list[int]] = []  # dataset indices of each test batch, in loader order
         self.val_miou_best = MaxMetric()
         self.test_confmat = MulticlassConfusionMatrix(num_classes, ignore_index=ignore_index)
         self.test_checkerboard = CheckerboardScore(getattr(self.net, "checkerboard_period", 2))
@@ -147,6 +181,9 @@ class SegmentationModule(L.LightningModule):
         self.log("val/mIoU", metrics.pop("val/mIoU"), prog_bar=True)
         self.log_dict(metrics)
 
+    def on_test_epoch_start(self) -> None:
+        self._test_batches = loader_batches(self.trainer.test_dataloaders)
+
     def test_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
         loss, logits, masks = self._step(batch)
         self.test_loss(loss)
@@ -154,15 +191,31 @@ class SegmentationModule(L.LightningModule):
         self.test_metrics.update(predictions, masks)
         self.test_confmat.update(predictions, masks)
         self.test_checkerboard.update(logits, masks != self.hparams.ignore_index)
+        if batch_idx < len(self._test_batches):
+            indices = self._test_batches[batch_idx]
+        else:  # a loader without a batch sampler: batches in dataset order
+            indices = range(batch_idx * len(masks), (batch_idx + 1) * len(masks))
+        self.test_per_image_scores.update(predictions, masks, torch.as_tensor(list(indices), device=masks.device))
         self.log("test/loss", self.test_loss, on_epoch=True)
 
     def on_test_epoch_end(self) -> None:
         metrics = self._flatten(self.test_metrics.compute(), "test/")
         metrics["test/checkerboard"] = self.test_checkerboard.compute()
+        self.test_per_image = {key: value.cpu() for key, value in self.test_per_image_scores.compute().items()}
+        boundary = pooled_scores(self.test_per_image)
+        metrics["test/bIoU"] = boundary["mbIoU"]
+        metrics.update(
+            {f"test/bIoU/{name}": value for name, value in zip(self.class_names, boundary["bIoU"], strict=True)}
+        )
         self.log_dict(metrics)
         self.test_confusion_matrix = self.test_confmat.compute().cpu()
-        for metric in (self.test_metrics, self.test_confmat, self.test_checkerboard):
+        for metric in (self.test_metrics, self.test_confmat, self.test_checkerboard, self.test_per_image_scores):
             metric.reset()
+
+    def predict_step(self, batch: tuple[Tensor, ...] | Tensor, batch_idx: int) -> Tensor:
+        """Class indices ``N×H×W`` for a batch of images (or of ``(images, masks)``)."""
+        images = batch[0] if isinstance(batch, tuple | list) else batch
+        return self(images).argmax(1)
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         if self.run_config is not None:
@@ -172,11 +225,12 @@ class SegmentationModule(L.LightningModule):
         self.run_config = checkpoint.get("upseg_run_config")
 
     def _flatten(self, computed: Mapping[str, Tensor], prefix: str) -> dict[str, Tensor]:
-        """Per-class IoU → ``{prefix}IoU/<class name>``; everything else as is."""
+        """Per-class values (:data:`PER_CLASS`) → ``{prefix}<key>/<class name>``; everything else as is."""
         out = {}
         for key, value in computed.items():
-            if key == f"{prefix}IoU":
-                out.update({f"{prefix}IoU/{name}": iou for name, iou in zip(self.class_names, value, strict=True)})
+            name = key.removeprefix(prefix)
+            if name in PER_CLASS:
+                out.update({f"{prefix}{PER_CLASS[name]}/{c}": v for c, v in zip(self.class_names, value, strict=True)})
             else:
                 out[key] = value
         return out

@@ -1,9 +1,15 @@
-"""Fit, test the best checkpoint, and write ``metrics.json`` in the run directory — what ``scripts/train.py`` runs."""
+"""Fit, test the final weights and the best-by-validation checkpoint, and write the run's results — what
+``scripts/train.py`` runs.
+
+The final weights are the headline (``test/...`` in ``metrics.json``, ``per_image.csv``): a fixed training budget,
+with no choice made on validation noise. The best checkpoint by ``val/mIoU`` is tested too (``best/test/...``,
+``per_image_best.csv``) so that both can be reported.
+"""
 
 from __future__ import annotations
 
-import json
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +22,10 @@ from omegaconf import DictConfig, OmegaConf
 import upseg.resolvers  # noqa: F401  (before any config is resolved: the data configs use them)
 from upseg.callbacks import RunStats
 from upseg.checkpoints import read_checkpoint
+from upseg.cost import forward_flops, inference_ms_per_image
 from upseg.errors import ConfigError
+from upseg.module import SegmentationModule
+from upseg.results import PER_IMAGE_FILES, write_metrics, write_per_image
 from upseg.validation import build, check_config
 
 log = logging.getLogger(__name__)
@@ -92,12 +101,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     last_ckpt = checkpoint.last_model_path if checkpoint is not None and checkpoint.last_model_path else None
     best_score = checkpoint.best_model_score if checkpoint is not None else None
     fit_metrics = {key: scalar(value) for key, value in trainer.callback_metrics.items()}
-    if cfg.test:
-        test_ckpt = best_ckpt if cfg.train else cfg.get("ckpt_path")
-        if cfg.train and test_ckpt is None:
-            log.warning("no best checkpoint was saved; testing the weights at the end of training")
-        trainer.test(model, datamodule=datamodule, ckpt_path=test_ckpt, weights_only=True)
-    test_metrics = {key: scalar(value) for key, value in trainer.callback_metrics.items() if key.startswith("test/")}
+    tests = run_tests(trainer, model, datamodule, cfg, best_ckpt) if cfg.test else {}
 
     summary: dict[str, Any] = {
         "decoder": cfg.decoder.name,
@@ -107,34 +111,107 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         "parameters": sum(p.numel() for p in model.parameters()),
         "val/mIoU": scalar(best_score) if best_score is not None else fit_metrics.get("val/mIoU"),
         "epochs": trainer.current_epoch,
+        "headline": "final" if cfg.train else "ckpt_path",
         "best_ckpt": str(Path(best_ckpt).resolve()) if best_ckpt else None,
         "last_ckpt": str(Path(last_ckpt).resolve()) if last_ckpt else None,
     }
     stats = find_callback(trainer, RunStats)
     if stats is not None:
         summary.update(stats.summary(model.device))
-    summary.update({key: value for key, value in sorted(test_metrics.items()) if not key.startswith("test/IoU/")})
-    summary["test/IoU"] = {
-        key.removeprefix("test/IoU/"): value for key, value in test_metrics.items() if key.startswith("test/IoU/")
-    }
+    if cfg.test:
+        summary.update(model_cost(model, datamodule))
+    for name, result in tests.items():
+        summary.update(test_summary(result.metrics, "" if name == "final" else f"{name}/"))
 
     if trainer.is_global_zero:
         output_dir = Path(cfg.paths.output_dir)
         output_dir.mkdir(parents=True, exist_ok=True)
-        (output_dir / "metrics.json").write_text(json.dumps(summary, indent=2) + "\n")
+        write_metrics(output_dir / "metrics.json", summary)
+        for name, result in tests.items():
+            write_per_image(
+                output_dir / PER_IMAGE_FILES[name],
+                result.per_image,
+                model.class_names,
+                lambda index: datamodule.sample_name("test", index),
+            )
         print_summary(summary, output_dir)
     return summary
+
+
+@dataclass
+class Evaluation:
+    metrics: dict[str, Any]  # the test/* values the module logged
+    per_image: dict[str, torch.Tensor]  # PerImageScores counts
+
+
+def run_test(
+    trainer: L.Trainer, model: SegmentationModule, datamodule: L.LightningDataModule, ckpt_path: str | None
+) -> Evaluation:
+    """Test the model's current weights (``ckpt_path=None``) or a checkpoint's."""
+    trainer.test(model, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
+    metrics = {key: scalar(value) for key, value in trainer.callback_metrics.items() if key.startswith("test/")}
+    return Evaluation(metrics, model.test_per_image)
+
+
+def run_tests(
+    trainer: L.Trainer,
+    model: SegmentationModule,
+    datamodule: L.LightningDataModule,
+    cfg: DictConfig,
+    best_ckpt: str | None,
+) -> dict[str, Evaluation]:
+    """After training, the final weights (the headline) and the best-by-validation checkpoint; without training, the
+    weights of ``ckpt_path``."""
+    if not cfg.train:
+        return {"final": run_test(trainer, model, datamodule, cfg.get("ckpt_path"))}
+    results = {"final": run_test(trainer, model, datamodule, None)}
+    if best_ckpt is None:
+        log.warning("no best checkpoint was saved; only the final weights are tested")
+    else:
+        results["best"] = run_test(trainer, model, datamodule, best_ckpt)
+    return results
+
+
+def test_summary(metrics: dict[str, Any], prefix: str) -> dict[str, Any]:
+    """Scalar test metrics under ``{prefix}test/...``; per-class values as ``{prefix}test/IoU`` and
+    ``{prefix}test/boundary_IoU`` mappings of class name → value."""
+    out: dict[str, Any] = {}
+    per_class = {"test/IoU/": "test/IoU", "test/bIoU/": "test/boundary_IoU"}
+    for key, value in sorted(metrics.items()):
+        group = next((start for start in per_class if key.startswith(start)), None)
+        if group is None:
+            out[f"{prefix}{key}"] = value
+        else:
+            out.setdefault(f"{prefix}{per_class[group]}", {})[key.removeprefix(group)] = value
+    return out
+
+
+def model_cost(model: SegmentationModule, datamodule: L.LightningDataModule) -> dict[str, Any]:
+    """FLOPs of one forward pass of one test image, and inference milliseconds per image on a test batch."""
+    images, _ = next(iter(datamodule.test_dataloader()))
+    images = images.to(model.device)
+    model.eval()  # batch-norm statistics stay as trained
+    return {
+        "cost_input": "x".join(str(size) for size in images.shape[1:]),
+        "gflops": round(forward_flops(model, images[:1]) / 1e9, 4),
+        "inference_ms_per_image": round(inference_ms_per_image(model, images), 3),
+    }
 
 
 SUMMARY_ROWS = (
     "val/mIoU",
     "test/mIoU",
+    "test/bIoU",
+    "best/test/mIoU",
+    "best/test/bIoU",
     "test/acc",
     "test/checkerboard",
     "parameters",
+    "gflops",
     "epochs",
     "train_seconds",
     "train_images_per_second",
+    "inference_ms_per_image",
     "peak_memory_mb",
 )
 
@@ -143,15 +220,20 @@ def print_summary(summary: dict[str, Any], output_dir: Path) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title=f"upseg: {summary['model']} with decoder={summary['decoder']}", show_header=False)
+    title = f"upseg: {summary['model']} with decoder={summary['decoder']} (test/: final weights; best/: best by val)"
+    table = Table(title=title, show_header=False)
     for key in SUMMARY_ROWS:
         value = summary.get(key)
         if value is not None:
             table.add_row(
-                key, f"{value:.4f}" if isinstance(value, float) and key.startswith(("val/", "test/")) else str(value)
+                key,
+                f"{value:.4f}"
+                if isinstance(value, float) and key.startswith(("val/", "test/", "best/"))
+                else str(value),
             )
+    boundary = summary.get("test/boundary_IoU", {})
     for name, iou in summary.get("test/IoU", {}).items():
-        table.add_row(f"  IoU {name}", f"{iou:.4f}")
+        table.add_row(f"  IoU / bIoU {name}", f"{iou:.4f} / {boundary.get(name, float('nan')):.4f}")
     table.add_row("outputs", str(output_dir))
     table.add_row("best checkpoint", str(summary.get("best_ckpt")))
     Console().print(table)

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
+import csv
 import json
-from pathlib import Path
 
 import pytest
-from omegaconf import OmegaConf
 
-from upseg.compare import compare
 from upseg.evaluate import evaluate
 from upseg.train import train
 
@@ -35,9 +33,14 @@ def test_evaluating_the_best_checkpoint_reproduces_the_training_test_miou(
     result = evaluate(cfg)
 
     assert result["decoder"] == decoder
-    assert abs(result["test/mIoU"] - trained["test/mIoU"]) <= 1e-4
-    for name, iou in trained["test/IoU"].items():
+    assert abs(result["test/mIoU"] - trained["best/test/mIoU"]) <= 1e-4
+    assert abs(result["test/bIoU"] - trained["best/test/bIoU"]) <= 1e-4
+    for name, iou in trained["best/test/IoU"].items():
         assert abs(result["test/IoU"][name] - iou) <= 1e-4
+    # The per-image counts are the training run's for the same checkpoint, row for row.
+    evaluated_rows = (tmp_path / "eval" / "per_image.csv").read_text()
+    assert evaluated_rows == (tmp_path / "train" / "per_image_best.csv").read_text()
+    assert len(evaluated_rows.splitlines()) == 1 + 8
     written = json.loads((tmp_path / "eval" / "metrics.json").read_text())
     matrix = written["confusion_matrix"]
     assert len(matrix) == 4 and sum(map(sum, matrix)) == 8 * 32 * 32  # every test pixel, none ignored in shapes
@@ -89,33 +92,17 @@ def test_a_two_by_two_sweep_ends_in_a_comparison_per_decoder(scripts, tmp_path):
     ]
     table = (sweep / "comparison.md").read_text()
     assert "| transpose | 2 |" in table and "| bilinear | 2 |" in table and "## Failed runs (0)" in table
+    for heading in ("## Accuracy", "## Against the baseline: transpose", "## Cost"):
+        assert heading in table
+    assert "## Finished runs without per-image scores (0)" in table
+    # Final and best columns, the paired interval of bilinear against transpose, and the cost columns.
+    (row,) = list(csv.DictReader((sweep / "comparison_summary.csv").read_text().splitlines()))[1:]
+    assert row["decoder"] == "bilinear"
+    for key in ("test/mIoU", "test/bIoU", "best/test/mIoU", "best/test/bIoU", "gflops", "inference_ms_per_image"):
+        assert float(row[f"{key} mean"]) > 0, key
+    for label in ("ΔmIoU final", "ΔbIoU final", "ΔmIoU best", "ΔbIoU best"):
+        assert float(row[f"{label} low"]) <= float(row[label]) <= float(row[f"{label} high"]), label
+    assert "| bilinear | " in table.split("## Against the baseline")[1]
     assert (sweep / "comparison.png").stat().st_size > 10000
-
-
-def fake_run(folder: Path, decoder: str, seed: int, metrics: dict | None, error: str | None = None) -> None:
-    (folder / ".hydra").mkdir(parents=True)
-    OmegaConf.save(
-        {"decoder": {"name": decoder}, "seed": seed, "model": {"network": "unet"}}, folder / ".hydra" / "config.yaml"
-    )
-    if metrics is not None:
-        (folder / "metrics.json").write_text(json.dumps(metrics))
-    if error is not None:
-        (folder / "error.txt").write_text(f"Traceback ...\nValueError: {error}\n")
-
-
-def test_comparison_reports_mean_and_std_over_seeds_and_lists_failed_runs(scripts, tmp_path):
-    fake_run(tmp_path / "0", "transpose", 0, {"test/mIoU": 0.80, "val/mIoU": 0.70, "parameters": 10})
-    fake_run(tmp_path / "1", "transpose", 1, {"test/mIoU": 0.90, "val/mIoU": 0.72, "parameters": 10})
-    fake_run(tmp_path / "2", "nearest", 0, {"test/mIoU": 0.50, "val/mIoU": 0.40, "parameters": 8})
-    fake_run(tmp_path / "3", "nearest", 1, None, error="out of memory")
-    rows, table = compare(tmp_path)
-    assert [row["status"] for row in rows] == ["ok", "ok", "ok", "failed"]
-    by_decoder = {entry["decoder"]: entry for entry in table}
-    mean, std = by_decoder["transpose"]["test/mIoU"]
-    assert mean == pytest.approx(0.85) and std == pytest.approx(0.0707107, rel=1e-5)
-    assert by_decoder["nearest"]["runs"] == 1 and by_decoder["nearest"]["failed"] == 1
-    text = (tmp_path / "comparison.md").read_text()
-    assert "| transpose | 2 | 0.8500 ± 0.0707 |" in text
-    assert "## Failed runs (1)" in text and "decoder=nearest seed=1: ValueError: out of memory" in text
-    result = scripts.run("compare.py", str(tmp_path), root=tmp_path)
-    assert result.returncode == 1 and "Failed runs (1)" in result.stdout
+    for run in ("0", "1", "2", "3"):
+        assert (sweep / run / "per_image.csv").is_file() and (sweep / run / "per_image_best.csv").is_file()

@@ -34,6 +34,7 @@ WRONG = [
     ("data.hflip=maybe", "data.hflip='maybe'", "it must be true or false"),
     ("model.channels_last=maybe", "model.channels_last='maybe'", "it must be true or false"),
     ("model.base_width=wide", "model.base_width='wide'", "it must be an int"),
+    ("model.boundary_dilation_ratio=0", "model.boundary_dilation_ratio", "must be positive (the boundary band"),
     ("decoder.options.kernel_size=big", "decoder.options.kernel_size='big'", "it must be an int or null"),
     ("+decoder.options.stride=2", "decoder.options.stride", "its options: bias, init, kernel_size"),
     ("decoder=carafe decoder.options.up_kernel=4", "up_kernel", "must be a positive odd int"),

@@ -44,7 +44,7 @@ def test_a_few_steps_for_every_model_and_decoder(train_config, compose_configs, 
             [f"ckpt_path={written['best_ckpt']}", "trainer=cpu", "trainer.enable_progress_bar=false", "num_pictures=1"],
         )
     )
-    assert abs(evaluated["test/mIoU"] - written["test/mIoU"]) <= 1e-4
+    assert abs(evaluated["test/mIoU"] - written["best/test/mIoU"]) <= 1e-4
     # ... and resumes training where it stopped.
     resumed = train(
         train_config(*options, "trainer.max_epochs=2", f"ckpt_path={written['last_ckpt']}", output=tmp_path / "resumed")

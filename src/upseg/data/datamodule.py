@@ -16,7 +16,7 @@ import lightning as L
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, Subset
 
 from upseg.data.transforms import IMAGENET_MEAN, IMAGENET_STD, eval_transform, train_transform
 from upseg.errors import ConfigError
@@ -124,6 +124,14 @@ class SegmentationDataModule(L.LightningDataModule):
         if split not in self.datasets:
             self.setup("test" if split == "test" else "fit")
         return self.datasets[split].source  # type: ignore[attr-defined]
+
+    def sample_name(self, split: str, index: int) -> str:
+        """The image file name of sample ``index`` of ``split`` (empty for generated data)."""
+        dataset = self.raw_dataset(split)
+        while isinstance(dataset, Subset):
+            dataset, index = dataset.dataset, dataset.indices[index]
+        images = getattr(dataset, "images", None)  # CheckedSamples and torchvision's datasets list their files
+        return os.path.basename(str(images[index])) if images is not None else ""
 
     def dataloader(self, split: str, shuffle: bool = False) -> DataLoader:
         """Batches of ``split`` (``"train"``, ``"val"`` or ``"test"``), which setup() must have prepared."""

@@ -1,0 +1,103 @@
+"""Bootstrap confidence intervals for decoder comparisons, resampling test images and seeds.
+
+A run's score is pooled over the test images: per class ``IoU_c = Σ_i I_ic / Σ_i U_ic`` (``I``, ``U``: the per-image
+intersection and union counts of :mod:`upseg.results`), averaged over the classes with ``Σ_i U_ic > 0``. A decoder's
+score is the mean of its runs' (seeds') scores.
+
+One bootstrap replicate draws the test images with replacement — **the same draw for every decoder**, so the
+comparison is paired on images — and, independently for each decoder, its seeds with replacement; it recomputes
+every score on that draw. An image drawn ``k`` times counts ``k`` times, so a replicate's pooled counts are ``w @ I``
+with ``w`` the image multiplicities. The interval of a difference ``decoder − baseline`` is the percentile interval of
+the replicates' differences; it holds both sources of noise the comparison faces: which test images happen to be in
+the test set, and which seeds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Interval:
+    estimate: float
+    low: float
+    high: float
+
+    @property
+    def excludes_zero(self) -> bool:
+        return self.low > 0 or self.high < 0
+
+
+def pooled_miou(intersection: np.ndarray, union: np.ndarray) -> np.ndarray:
+    """Mean IoU over the last axis (classes) of pooled counts ``…×C``, leaving out classes whose union is 0."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        iou = np.where(union > 0, intersection / np.maximum(union, 1), np.nan)
+    present = (union > 0).sum(-1)
+    return np.where(present > 0, np.nansum(iou, -1) / np.maximum(present, 1), np.nan)
+
+
+def image_weights(images: int, samples: int, rng: np.random.Generator) -> np.ndarray:
+    """``samples×images`` multiplicities of images drawn with replacement (each row sums to ``images``)."""
+    return rng.multinomial(images, np.full(images, 1.0 / images), size=samples)
+
+
+def run_replicates(intersection: np.ndarray, union: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """One run's pooled mIoU (``images×C`` counts) on every replicate's draw of images: ``samples`` values."""
+    return pooled_miou(weights @ intersection, weights @ union)
+
+
+def seed_means(replicates: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """``runs×samples`` replicate scores → per replicate, the mean over the runs drawn with replacement."""
+    runs, samples = replicates.shape
+    drawn = rng.integers(0, runs, size=(samples, runs))
+    return replicates[drawn, np.arange(samples)[:, None]].mean(1)
+
+
+def percentile_interval(estimate: float, values: np.ndarray, confidence: float) -> Interval:
+    tail = 100 * (1 - confidence) / 2
+    low, high = np.nanpercentile(values, [tail, 100 - tail])
+    return Interval(float(estimate), float(low), float(high))
+
+
+@dataclass(frozen=True)
+class DecoderCounts:
+    """The per-image counts of one decoder's runs, images in the same order for every decoder."""
+
+    intersection: Sequence[np.ndarray]  # one images×C array per run
+    union: Sequence[np.ndarray]
+
+    def scores(self) -> np.ndarray:
+        return np.array([pooled_miou(i.sum(0), u.sum(0)) for i, u in zip(self.intersection, self.union, strict=True)])
+
+    def replicates(self, weights: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        per_run = np.stack([run_replicates(i, u, weights) for i, u in zip(self.intersection, self.union, strict=True)])
+        return seed_means(per_run, rng)
+
+
+def compare_decoders(
+    decoders: dict[str, DecoderCounts],
+    baseline: str,
+    samples: int = 2000,
+    confidence: float = 0.95,
+    seed: int = 0,
+) -> tuple[dict[str, Interval], dict[str, Interval]]:
+    """Per decoder, the interval of its mean score, and the interval of its difference to ``baseline`` (paired on
+    images; the baseline's own difference is 0). All decoders share one draw of images per replicate."""
+    rng = np.random.default_rng(seed)
+    images = {len(counts.intersection[0]) for counts in decoders.values()}
+    if len(images) != 1:
+        raise ValueError(f"every decoder must be scored on the same test images, got image counts {sorted(images)}")
+    weights = image_weights(images.pop(), samples, rng)
+    replicates = {name: counts.replicates(weights, rng) for name, counts in decoders.items()}
+    estimates = {name: float(np.mean(counts.scores())) for name, counts in decoders.items()}
+    own = {name: percentile_interval(estimates[name], replicates[name], confidence) for name in decoders}
+    difference = {
+        name: percentile_interval(
+            estimates[name] - estimates[baseline], replicates[name] - replicates[baseline], confidence
+        )
+        for name in decoders
+    }
+    return own, difference
