@@ -17,6 +17,7 @@ import upseg.resolvers  # noqa: F401  (before any config is resolved: the data c
 from upseg.callbacks import RunStats
 from upseg.checkpoints import read_checkpoint
 from upseg.errors import ConfigError
+from upseg.slurm import check_slurm
 from upseg.validation import build, check_config
 
 log = logging.getLogger(__name__)
@@ -36,6 +37,7 @@ def check_trainer(trainer_cfg: DictConfig) -> None:
             "trainer.sync_batchnorm=true needs GPUs (PyTorch's SyncBatchNorm has no CPU kernel); "
             "add trainer.sync_batchnorm=false to run DDP on the CPU"
         )
+    check_slurm(trainer_cfg)
 
 
 def instantiate_all(group: DictConfig | None, key: str) -> list[Any]:
