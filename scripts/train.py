@@ -4,6 +4,7 @@ Fits, tests the best checkpoint and writes metrics.json in the run directory (lo
 """
 
 import os
+import sys
 from pathlib import Path
 
 import hydra
@@ -12,6 +13,7 @@ from omegaconf import DictConfig
 os.environ.setdefault("UPSEG_ROOT", str(Path(__file__).resolve().parents[1]))
 
 from upseg.cli import run_task  # noqa: E402
+from upseg.extras import check_extras  # noqa: E402
 from upseg.train import train  # noqa: E402
 
 
@@ -22,4 +24,5 @@ def main(cfg: DictConfig) -> float | None:
 
 
 if __name__ == "__main__":
+    check_extras(sys.argv[1:])  # a launcher or sweeper whose extra is missing: one line naming the pip install
     main()
