@@ -75,3 +75,15 @@ def test_the_search_config_composes_with_the_sweeper_and_its_keys():
     assert sweeper._target_ == "hydra_plugins.upseg_optuna_sweeper.optuna_sweeper.OptunaSweeper"
     assert sweeper.direction == "maximize" and sweeper.sampler.seed is not None
     assert set(sweeper.params) == set(SEARCHED)
+
+
+def test_an_override_on_the_command_line_replaces_the_configs_search_of_that_key():
+    pytest.importorskip("optuna", reason='needs pip install -e ".[search]"')
+    from hydra_plugins.upseg_optuna_sweeper.optuna_sweeper import search_space
+
+    config = ["optimizer.lr=tag(log, interval(0.0003, 0.03))", "decoder=choice(transpose, carafe)"]
+    space, fixed = search_space([*config, "decoder=carafe", "decoder.options.up_kernel=choice(3,5,7)", "~x.y"])
+    assert set(space) == {"optimizer.lr", "decoder.options.up_kernel"} and space["optimizer.lr"].log
+    assert fixed == ["decoder=carafe", "~x.y"]
+    space, fixed = search_space(["decoder=transpose", "decoder=choice(transpose,carafe)"])
+    assert set(space) == {"decoder"} and fixed == []

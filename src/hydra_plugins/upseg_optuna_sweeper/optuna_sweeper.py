@@ -71,15 +71,22 @@ def distribution(override: Override) -> Any:
 
 
 def search_space(arguments: list[str]) -> tuple[dict[str, Any], list[str]]:
-    """``({key: distribution}, [the other overrides, as given])`` of sweep and fixed overrides."""
+    """``({key: distribution}, [the other overrides, as given])`` of sweep and fixed overrides.
+
+    A later override of a key replaces an earlier one, sweep or not: ``decoder=carafe`` on the command line takes
+    the decoder out of the config's search space.
+    """
     space: dict[str, Any] = {}
-    fixed: list[str] = []
+    fixed: dict[str, str] = {}
     for override in OverridesParser.create().parse_overrides(arguments):
+        key = override.get_key_element()
         if override.is_sweep_override():
-            space[override.get_key_element()] = distribution(override)
+            space[key] = distribution(override)
+            fixed.pop(key, None)
         else:
-            fixed.append(override.input_line)  # as given: a deletion (~key) has no value to rebuild it from
-    return space, fixed
+            fixed[key] = override.input_line  # as given: a deletion (~key) has no value to rebuild it from
+            space.pop(key, None)
+    return space, list(fixed.values())
 
 
 def trial_value(result: JobReturn) -> float | None:
