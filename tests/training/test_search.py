@@ -75,6 +75,11 @@ def test_the_search_config_composes_with_the_sweeper_and_its_keys():
     assert sweeper._target_ == "hydra_plugins.upseg_optuna_sweeper.optuna_sweeper.OptunaSweeper"
     assert sweeper.direction == "maximize" and sweeper.sampler.seed is not None
     assert set(sweeper.params) == set(SEARCHED)
+    from hydra_plugins.upseg_optuna_sweeper.optuna_sweeper import search_space
+    from upseg.upsample import UPSAMPLERS
+
+    space, _ = search_space([f"decoder={sweeper.params.decoder}"])
+    assert set(space["decoder"].choices) <= set(UPSAMPLERS)  # every searched decoder is a registered upsampler
 
 
 def test_an_override_on_the_command_line_replaces_the_configs_search_of_that_key():
