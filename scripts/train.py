@@ -5,6 +5,7 @@ Fits, tests the final weights and the best checkpoint, and writes metrics.json a
 """
 
 import os
+import sys
 from pathlib import Path
 
 import hydra
@@ -13,6 +14,7 @@ from omegaconf import DictConfig
 os.environ.setdefault("UPSEG_ROOT", str(Path(__file__).resolve().parents[1]))
 
 from upseg.cli import run_task  # noqa: E402
+from upseg.extras import check_extras  # noqa: E402
 from upseg.train import train  # noqa: E402
 
 
@@ -23,4 +25,5 @@ def main(cfg: DictConfig) -> float | None:
 
 
 if __name__ == "__main__":
+    check_extras(sys.argv[1:])  # a launcher or sweeper whose extra is missing: one line naming the pip install
     main()

@@ -26,6 +26,7 @@ from upseg.cost import forward_flops, inference_ms_per_image
 from upseg.errors import ConfigError
 from upseg.module import SegmentationModule
 from upseg.results import PER_IMAGE_FILES, write_metrics, write_per_image
+from upseg.slurm import check_slurm
 from upseg.validation import build, check_config
 
 log = logging.getLogger(__name__)
@@ -45,6 +46,7 @@ def check_trainer(trainer_cfg: DictConfig) -> None:
             "trainer.sync_batchnorm=true needs GPUs (PyTorch's SyncBatchNorm has no CPU kernel); "
             "add trainer.sync_batchnorm=false to run DDP on the CPU"
         )
+    check_slurm(trainer_cfg)
 
 
 def instantiate_all(group: DictConfig | None, key: str) -> list[Any]:

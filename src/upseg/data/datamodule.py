@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset, Subset
 
+from upseg.data.distributed import eval_sampler
 from upseg.data.transforms import IMAGENET_MEAN, IMAGENET_STD, eval_transform, train_transform
 from upseg.errors import ConfigError
 
@@ -141,6 +142,7 @@ class SegmentationDataModule(L.LightningDataModule):
             self.datasets[split],
             batch_size=self.batch_size if split == "train" else self.eval_batch_size,
             shuffle=shuffle,
+            sampler=None if shuffle else eval_sampler(self.datasets[split]),  # under DDP: each sample once
             drop_last=shuffle and len(self.datasets[split]) > self.batch_size,
             num_workers=self.num_workers,
             pin_memory=self.pin_memory,
