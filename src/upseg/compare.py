@@ -45,6 +45,11 @@ RUN_COLUMNS = [
     "best/test/bIoU",
     "val/mIoU",
     "test/acc",
+    "test/mDice",
+    "test/binary/Dice",
+    "test/binary/sensitivity",
+    "test/binary/specificity",
+    "test/binary/AUC",
     "test/checkerboard",
     "parameters",
     "gflops",
@@ -65,6 +70,9 @@ SPREAD = [
     ("best/test/mIoU", "mIoU best", 4),
     ("best/test/bIoU", "bIoU best", 4),
     ("val/mIoU", "val mIoU best", 4),
+    ("test/mDice", "mDice final", 4),
+    ("test/binary/Dice", "class-1 Dice final", 4),
+    ("test/binary/AUC", "class-1 AUC final", 4),
     ("test/checkerboard", "checkerboard", 4),
 ]
 # (metrics.json key, label, digits): mean over seeds
@@ -256,16 +264,18 @@ def interval_cell(interval: Interval | None) -> str:
 
 def markdown(comparison: Comparison, sweep_dir: Path, confidence: float, samples: int) -> str:
     table, rows = comparison.table, comparison.rows
-    header = ["decoder", "runs"] + [label for _, label, _ in SPREAD]
+    spread = [column for column in SPREAD if any(entry[column[0]] is not None for entry in table)]
+    header = ["decoder", "runs"] + [label for _, label, _ in spread]
     lines = [f"# Upsampler comparison: {sweep_dir}", "", "## Accuracy", ""]
     lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for entry in table:
-        cells = [entry["decoder"], str(entry["runs"])] + [cell(entry[k], d, True) for k, _, d in SPREAD]
+        cells = [entry["decoder"], str(entry["runs"])] + [cell(entry[k], d, True) for k, _, d in spread]
         lines.append("| " + " | ".join(cells) + " |")
     lines += [
         "",
         "Mean ± sample standard deviation over seeds. **Final** (the headline): the weights at the end of training; "
-        "**best**: the checkpoint with the best validation mIoU. bIoU: boundary IoU (Cheng et al. 2021). "
+        "**best**: the checkpoint with the best validation mIoU. bIoU: boundary IoU (Cheng et al. 2021). Columns "
+        "no run reports are left out (class-1 Dice and AUC: two-class data only). "
         "Checkerboard: correlation ratio of the final test logits and the sub-pixel phase (0 = phase-uniform).",
     ]
     lines += differences_section(comparison, confidence, samples)

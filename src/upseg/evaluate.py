@@ -1,9 +1,10 @@
 """Evaluate a checkpoint: rebuild the model from it alone, test one split at full resolution, write the results.
 
-Writes to the run directory ``metrics.json`` (``<split>/mIoU``, ``<split>/bIoU``, pixel accuracy, mean class accuracy,
-per-class IoU and boundary IoU by class name, the confusion matrix, the checkerboard score), ``per_image.csv`` (see
-:mod:`upseg.results`), ``confusion_matrix.png`` and ``predictions.png``. The Trainer is the run's ``trainer`` config
-on one device, without logger, checkpoints or callbacks.
+Writes to the run directory ``metrics.json`` (``<split>/mIoU``, ``<split>/bIoU``, ``<split>/mDice``, pixel accuracy,
+mean class accuracy, per-class IoU, boundary IoU and Dice by class name, for two classes ``<split>/binary/...``
+(Dice, sensitivity, specificity, accuracy and AUC of class 1), the confusion matrix, the checkerboard score),
+``per_image.csv`` (see :mod:`upseg.results`), ``confusion_matrix.png`` and ``predictions.png``. The Trainer is the
+run's ``trainer`` config on one device, without logger, checkpoints or callbacks.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from upseg.validation import build, check_config
 
 log = logging.getLogger(__name__)
 SPLITS = ("train", "val", "test")
+BINARY = ("Dice", "sensitivity", "specificity", "accuracy", "AUC")
 
 
 def load_checkpoint(path: str | None) -> SegmentationModule:
@@ -162,13 +164,16 @@ def print_table(result: dict[str, Any], split: str, output_dir: Path) -> None:
     table.add_column("class")
     table.add_column("IoU", justify="right")
     table.add_column("boundary IoU", justify="right")
-    boundary = result[f"{split}/boundary_IoU"]
+    table.add_column("Dice", justify="right")
+    boundary, dice = result[f"{split}/boundary_IoU"], result[f"{split}/Dice"]
     for name, iou in result[f"{split}/IoU"].items():
-        table.add_row(name, f"{iou:.4f}", f"{boundary[name]:.4f}")
+        table.add_row(name, f"{iou:.4f}", f"{boundary[name]:.4f}", f"{dice[name]:.4f}")
     table.add_section()
-    table.add_row("mean", f"{result[f'{split}/mIoU']:.4f}", f"{result[f'{split}/bIoU']:.4f}")
-    for key in ("acc", "mAcc", "checkerboard"):
-        table.add_row(key, f"{result[f'{split}/{key}']:.4f}", "")
+    means = (result[f"{split}/mIoU"], result[f"{split}/bIoU"], result[f"{split}/mDice"])
+    table.add_row("mean", *(f"{value:.4f}" for value in means))
+    for key in ("acc", "mAcc", "checkerboard", *(f"binary/{name}" for name in BINARY)):
+        if f"{split}/{key}" in result:
+            table.add_row(key, f"{result[f'{split}/{key}']:.4f}", "", "")
     console = Console()
     console.print(table)
     console.print(f"results in {output_dir}")

@@ -17,23 +17,35 @@ exact model — network, decoder and options — from the checkpoint alone.
 from __future__ import annotations
 
 import inspect
+import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import lightning as L
 import torch
-import torch.nn.functional as F
 from hydra.utils import instantiate
 from omegaconf import DictConfig, ListConfig, OmegaConf
 from torch import Tensor
 from torchmetrics import MaxMetric, MeanMetric, MetricCollection
-from torchmetrics.classification import MulticlassAccuracy, MulticlassConfusionMatrix, MulticlassJaccardIndex
+from torchmetrics.classification import (
+    BinaryAccuracy,
+    BinaryAUROC,
+    BinaryF1Score,
+    BinaryRecall,
+    BinarySpecificity,
+    MulticlassAccuracy,
+    MulticlassConfusionMatrix,
+    MulticlassF1Score,
+    MulticlassJaccardIndex,
+)
 
 import upseg.resolvers  # noqa: F401  (the model config interpolates data.num_classes, which may use them)
 from upseg.errors import ConfigError
+from upseg.losses import CrossEntropy, balanced_class_weights
 from upseg.metrics import BoundaryIoU, CheckerboardScore, PerImageScores, pooled_scores
 from upseg.models import build_model
 
+log = logging.getLogger(__name__)
 DEFAULT_OPTIMIZER = {"_target_": "torch.optim.AdamW", "_partial_": True, "lr": 1e-3, "weight_decay": 1e-4}
 DEFAULT_SCHEDULER = {"_target_": "torch.optim.lr_scheduler.PolynomialLR", "_partial_": True, "power": 0.9}
 # Scheduler arguments that mean "length of training"; filled with the number of optimizer steps when left out.
@@ -48,7 +60,9 @@ def plain(value: Any) -> Any:
 
 
 # Metrics with one value per class, and the key their values are logged under: ``<prefix><key>/<class name>``.
-PER_CLASS = {"IoU": "IoU", "bIoU_per_class": "bIoU"}
+PER_CLASS = {"IoU": "IoU", "bIoU_per_class": "bIoU", "Dice": "Dice"}
+# Binary scores are binned at this many thresholds: exact AUC would keep every pixel's probability of the test set.
+AUC_THRESHOLDS = 1001
 
 
 def segmentation_metrics(num_classes: int, ignore_index: int, dilation_ratio: float | None = None) -> MetricCollection:
@@ -59,6 +73,8 @@ def segmentation_metrics(num_classes: int, ignore_index: int, dilation_ratio: fl
         "IoU": MulticlassJaccardIndex(average="none", **common),
         "acc": MulticlassAccuracy(average="micro", **common),
         "mAcc": MulticlassAccuracy(average="macro", **common),
+        "mDice": MulticlassF1Score(average="macro", **common),
+        "Dice": MulticlassF1Score(average="none", **common),
     }
     if dilation_ratio is not None:
         metrics["bIoU"] = BoundaryIoU(average="macro", dilation_ratio=dilation_ratio, **common)
@@ -77,6 +93,21 @@ def loader_batches(loaders: Any) -> list[list[int]]:
     return [list(batch) for batch in batch_sampler] if batch_sampler is not None else []
 
 
+def binary_metrics(ignore_index: int) -> MetricCollection:
+    """Scores of class 1 (the positive class, e.g. vessel) against class 0 from its probability, as medical
+    segmentation reports them: Dice (= F1), sensitivity, specificity, accuracy and AUC over the valid pixels."""
+    return MetricCollection(
+        {
+            "Dice": BinaryF1Score(ignore_index=ignore_index),
+            "sensitivity": BinaryRecall(ignore_index=ignore_index),
+            "specificity": BinarySpecificity(ignore_index=ignore_index),
+            "accuracy": BinaryAccuracy(ignore_index=ignore_index),
+            "AUC": BinaryAUROC(thresholds=AUC_THRESHOLDS, ignore_index=ignore_index),
+        },
+        prefix="test/binary/",
+    )
+
+
 class SegmentationModule(L.LightningModule):
     """Train, validate and test a segmentation network; see the module docstring."""
 
@@ -93,6 +124,7 @@ class SegmentationModule(L.LightningModule):
         channels_last: bool = False,
         compile: bool | str = False,
         boundary_dilation_ratio: float = 0.02,
+        loss: Mapping[str, Any] | None = None,
         **network_options: Any,
     ) -> None:
         super().__init__()
@@ -113,6 +145,7 @@ class SegmentationModule(L.LightningModule):
             "channels_last": channels_last,
             "compile": compile,
             "boundary_dilation_ratio": boundary_dilation_ratio,
+            "loss": plain(loss),
             **{key: plain(value) for key, value in network_options.items()},
         }
         self.save_hyperparameters(hparams)
@@ -120,6 +153,11 @@ class SegmentationModule(L.LightningModule):
         if channels_last:
             self.net = self.net.to(memory_format=torch.channels_last)
         self.class_names = self.hparams.class_names or [f"class_{i}" for i in range(num_classes)]
+        self.criterion = (
+            instantiate(self.hparams.loss, num_classes=num_classes, ignore_index=ignore_index)
+            if self.hparams.loss
+            else CrossEntropy(num_classes, ignore_index)
+        )
         self.train_loss = MeanMetric()
         self.val_loss = MeanMetric()
         self.test_loss = MeanMetric()
@@ -130,6 +168,7 @@ class SegmentationModule(L.LightningModule):
         self.test_per_image: dict[str, Tensor] | None = None  # counts per test image and class (after a test)
         self._test_batches: list[list[int]] = []  # dataset indices of each test batch, in loader order
         self.val_miou_best = MaxMetric()
+        self.test_binary = binary_metrics(ignore_index) if num_classes == 2 else None
         self.test_confmat = MulticlassConfusionMatrix(num_classes, ignore_index=ignore_index)
         self.test_checkerboard = CheckerboardScore(getattr(self.net, "checkerboard_period", 2))
         self.test_confusion_matrix: Tensor | None = None  # rows: target, columns: prediction (after a test)
@@ -151,8 +190,16 @@ class SegmentationModule(L.LightningModule):
     def _step(self, batch: tuple[Tensor, Tensor]) -> tuple[Tensor, Tensor, Tensor]:
         images, masks = batch
         logits = self(images)
-        loss = F.cross_entropy(logits, masks, ignore_index=self.hparams.ignore_index)
-        return loss, logits, masks
+        return self.criterion(logits, masks), logits, masks
+
+    def setup(self, stage: str) -> None:
+        """``loss.class_weights=balanced``: weights from the training set's pixel counts (kept in checkpoints)."""
+        if stage == "fit" and getattr(self.criterion, "needs_class_frequencies", False):
+            datamodule = self.trainer.datamodule
+            masks = (mask for _, mask in datamodule.raw_dataset("train"))
+            weights = balanced_class_weights(masks, self.hparams.num_classes, self.hparams.ignore_index)
+            self.criterion.set_class_weights(weights)
+            log.info("balanced class weights: %s", ", ".join(f"{w:.3f}" for w in weights.tolist()))
 
     def on_train_start(self) -> None:
         # The sanity check must not seed the best-so-far.
@@ -168,7 +215,7 @@ class SegmentationModule(L.LightningModule):
 
     def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
         loss, logits, masks = self._step(batch)
-        self.val_loss(loss)
+        self.val_loss(loss, len(masks))  # weighted by images: the mean does not depend on how batches split
         self.val_metrics.update(logits.argmax(1), masks)
         self.log("val/loss", self.val_loss, on_epoch=True, prog_bar=True)
 
@@ -186,11 +233,13 @@ class SegmentationModule(L.LightningModule):
 
     def test_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
         loss, logits, masks = self._step(batch)
-        self.test_loss(loss)
+        self.test_loss(loss, len(masks))
         predictions = logits.argmax(1)
         self.test_metrics.update(predictions, masks)
         self.test_confmat.update(predictions, masks)
         self.test_checkerboard.update(logits, masks != self.hparams.ignore_index)
+        if self.test_binary is not None:
+            self.test_binary.update(logits.float().softmax(1)[:, 1], masks)
         if batch_idx < len(self._test_batches):
             indices = self._test_batches[batch_idx]
         else:  # a loader without a batch sampler: batches in dataset order
@@ -201,6 +250,9 @@ class SegmentationModule(L.LightningModule):
     def on_test_epoch_end(self) -> None:
         metrics = self._flatten(self.test_metrics.compute(), "test/")
         metrics["test/checkerboard"] = self.test_checkerboard.compute()
+        if self.test_binary is not None:
+            metrics.update(self.test_binary.compute())
+            self.test_binary.reset()
         self.test_per_image = {key: value.cpu() for key, value in self.test_per_image_scores.compute().items()}
         boundary = pooled_scores(self.test_per_image)
         metrics["test/bIoU"] = boundary["mbIoU"]
@@ -223,6 +275,11 @@ class SegmentationModule(L.LightningModule):
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         self.run_config = checkpoint.get("upseg_run_config")
+        # Checkpoints from before the loss had state: keep this module's (default) loss buffers.
+        state = checkpoint.get("state_dict", {})
+        for key, value in self.state_dict().items():
+            if key.startswith("criterion.") and key not in state:
+                state[key] = value
 
     def _flatten(self, computed: Mapping[str, Tensor], prefix: str) -> dict[str, Tensor]:
         """Per-class values (:data:`PER_CLASS`) → ``{prefix}<key>/<class name>``; everything else as is."""

@@ -175,10 +175,10 @@ def run_tests(
 
 
 def test_summary(metrics: dict[str, Any], prefix: str) -> dict[str, Any]:
-    """Scalar test metrics under ``{prefix}test/...``; per-class values as ``{prefix}test/IoU`` and
-    ``{prefix}test/boundary_IoU`` mappings of class name → value."""
+    """Scalar test metrics under ``{prefix}test/...``; per-class values as ``{prefix}test/IoU``,
+    ``{prefix}test/boundary_IoU`` and ``{prefix}test/Dice`` mappings of class name → value."""
     out: dict[str, Any] = {}
-    per_class = {"test/IoU/": "test/IoU", "test/bIoU/": "test/boundary_IoU"}
+    per_class = {"test/IoU/": "test/IoU", "test/bIoU/": "test/boundary_IoU", "test/Dice/": "test/Dice"}
     for key, value in sorted(metrics.items()):
         group = next((start for start in per_class if key.startswith(start)), None)
         if group is None:
@@ -206,6 +206,12 @@ SUMMARY_ROWS = (
     "test/bIoU",
     "best/test/mIoU",
     "best/test/bIoU",
+    "test/mDice",
+    "test/binary/Dice",
+    "test/binary/sensitivity",
+    "test/binary/specificity",
+    "test/binary/accuracy",
+    "test/binary/AUC",
     "test/acc",
     "test/checkerboard",
     "parameters",

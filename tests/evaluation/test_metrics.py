@@ -92,3 +92,34 @@ def test_checkerboard_score_separates_upsamplers_at_initialisation():
         nearest = checkerboard_score(build_upsampler("nearest", 16, 8, 2)(x), 2)
     assert icnr == pytest.approx(0.0, abs=1e-6)
     assert plain > 5 * max(nearest, 1e-3)
+
+
+def test_binary_scores_match_an_independent_computation_inside_the_valid_region():
+    from scipy.stats import rankdata
+
+    from upseg.module import binary_metrics
+
+    rng = np.random.default_rng(11)
+    target = (rng.random((3, 40, 50)) < 0.15).astype(np.int64)  # thin positive class, like vessels
+    probability = np.clip(0.6 * target + 0.5 * rng.random(target.shape), 0, 1)
+    target[:, :5, :] = IGNORE  # outside the field of view
+    metrics = binary_metrics(IGNORE)
+    for image in range(3):
+        metrics.update(
+            torch.from_numpy(probability[image : image + 1]).float(), torch.from_numpy(target[image : image + 1])
+        )
+    computed = {key.removeprefix("test/binary/"): float(value) for key, value in metrics.compute().items()}
+
+    valid = target != IGNORE
+    truth, score = target[valid] == 1, probability[valid]
+    predicted = score > 0.5
+    tp, tn = (predicted & truth).sum(), (~predicted & ~truth).sum()
+    fp, fn = (predicted & ~truth).sum(), (~predicted & truth).sum()
+    ranks = rankdata(score)  # Mann–Whitney: AUC from the ranks of the positives
+    positives, negatives = truth.sum(), (~truth).sum()
+    auc = (ranks[truth].sum() - positives * (positives + 1) / 2) / (positives * negatives)
+    assert computed["Dice"] == pytest.approx(2 * tp / (2 * tp + fp + fn), abs=1e-6)
+    assert computed["sensitivity"] == pytest.approx(tp / (tp + fn), abs=1e-6)
+    assert computed["specificity"] == pytest.approx(tn / (tn + fp), abs=1e-6)
+    assert computed["accuracy"] == pytest.approx((tp + tn) / valid.sum(), abs=1e-6)
+    assert computed["AUC"] == pytest.approx(auc, abs=2e-3)  # binned at 1,001 thresholds

@@ -31,14 +31,14 @@ def metrics(run: Path) -> dict:
 
 
 def same_test_metrics(a: dict, b: dict) -> None:
-    """IoU and accuracy are ratios of pixel counts, the checkerboard score of float64 sums: the same up to rounding.
-
-    test/loss is left out: it is the mean of per-batch mean losses, so it depends on how the split is cut into
-    batches (batches of 4 + 1 in one process, 3 and 2 in two) even within one process, whatever the sync.
-    """
-    for key in ("test/mIoU", "test/acc", "test/mAcc"):
+    """IoU, boundary IoU and accuracy are ratios of pixel counts, the checkerboard score of float64 sums, the loss a
+    mean of per-batch losses weighted by their images (batches of 4 + 1 in one process, 3 and 2 in two; shapes has
+    no ignored pixels, so every image weighs the same): the same up to rounding."""
+    for key in ("test/mIoU", "test/bIoU", "test/acc", "test/mAcc"):
         assert a[key] == pytest.approx(b[key], abs=1e-6), key
+    assert a["test/loss"] == pytest.approx(b["test/loss"], rel=1e-5)
     assert a["test/IoU"] == pytest.approx(b["test/IoU"], abs=1e-6)
+    assert a["test/boundary_IoU"] == pytest.approx(b["test/boundary_IoU"], abs=1e-6)
     assert a["test/checkerboard"] == pytest.approx(b["test/checkerboard"], rel=1e-5, abs=1e-7)
 
 
@@ -66,6 +66,9 @@ def test_two_processes_share_the_batch_and_agree_with_one_on_the_metrics(scripts
         assert result.returncode == 0, result.stderr[-3000:]
         runs[name] = metrics(run)
     same_test_metrics(runs["one"], runs["two"])
+    # Every test image once, with the same counts: rank 0 writes what all processes saw.
+    per_image = {name: (tmp_path / f"test_{name}" / "per_image.csv").read_text() for name in ("one", "two")}
+    assert per_image["one"] == per_image["two"] and len(per_image["one"].splitlines()) == 1 + 5
 
     # Validation during the 2-process fit, against one process evaluating the same weights on the val split.
     fitted = metrics(tmp_path / "fit")

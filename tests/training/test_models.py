@@ -98,3 +98,14 @@ def test_guided_upsamplers_get_the_encoder_feature_at_their_output_resolution(va
 def test_the_model_sets_guide_channels_itself():
     with pytest.raises(ConfigError, match="guide_channels is set by the model"):
         build_model("unet", 3, {"name": "fade", "options": {"guide_channels": 8}}, depth=2, base_width=4)
+
+
+def test_decoder_channels_set_the_widths_of_a_resnet_unet():
+    net = build_model("unet", 2, {"name": "bilinear"}, encoder="resnet18", depth=3, decoder_channels=[8, 24, 40])
+    widths = {}
+    for index, stage in enumerate(net.decoder):
+        stage.up.register_forward_hook(lambda module, args, out, index=index: widths.update({index: out.shape[1]}))
+    assert net(torch.zeros(1, 3, 64, 64)).shape == (1, 2, 64, 64)
+    assert [widths[i] for i in range(3)] == [8, 24, 40] and net.head.in_channels == 8
+    with pytest.raises(ConfigError, match="model.decoder_channels must be 3 positive ints"):
+        build_model("unet", 2, {"name": "bilinear"}, encoder="resnet18", depth=3, decoder_channels=[8, 24])

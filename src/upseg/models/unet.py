@@ -2,14 +2,16 @@
 
 ``N×C_in×H×W`` → logits ``N×num_classes×H×W`` for any ``H, W``: the input is zero-padded to a multiple of
 ``2^depth`` and the logits cropped back. Decoder stage ``i`` (from the deepest up): upsampler ×2 from
-``channels[i+1]`` to ``decoder_channels[i]`` → concatenate the stride-``2^i`` skip → two conv-BN-ReLU. An upsampler
+``channels[i+1]`` to ``decoder_channels[i]`` → concatenate the stride-``2^i`` skip → two conv-BN-ReLU. Decoder widths
+default to the encoder's widths (plain) or ``16·2^i`` (ResNet) and can be set with ``decoder_channels`` (shallowest
+stage first). An upsampler
 that takes a guide (``fade``) gets that skip as its guide, or the (padded) input image at stride 1 when the encoder
 has no feature there (the ResNet encoders).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
@@ -48,6 +50,7 @@ class UNet(nn.Module):
         base_width: int = 32,
         encoder: str = "plain",
         encoder_weights: str | None = None,
+        decoder_channels: Sequence[int] | None = None,
     ) -> None:
         super().__init__()
         if not isinstance(depth, int) or depth < 1:
@@ -60,10 +63,18 @@ class UNet(nn.Module):
             if encoder_weights is not None:
                 raise ConfigError("model.encoder_weights needs a torchvision encoder (model.encoder=resnet18|34|50)")
             self.encoder: nn.Module = PlainEncoder(in_channels, base_width, depth)
-            decoder_channels = self.encoder.channels[:depth]
+            default_widths = self.encoder.channels[:depth]
         else:
             self.encoder = ResNetEncoder(encoder, in_channels, depth, encoder_weights)
-            decoder_channels = [16 * 2**i for i in range(depth)]
+            default_widths = [16 * 2**i for i in range(depth)]
+        if decoder_channels is None:
+            decoder_channels = default_widths
+        elif len(decoder_channels) != depth or any(not isinstance(c, int) or c < 1 for c in decoder_channels):
+            raise ConfigError(
+                f"model.decoder_channels must be {depth} positive ints (one per decoder stage, the shallowest "
+                f"first; model.depth={depth}), got {list(decoder_channels)}"
+            )
+        decoder_channels = list(decoder_channels)
         skip_channels = self.encoder.channels
         self.depth = depth
         below = [*decoder_channels[1:], skip_channels[depth]]  # channels entering stage i from the level below
