@@ -179,7 +179,7 @@ def test_summary(metrics: dict[str, Any], prefix: str) -> dict[str, Any]:
     ``{prefix}test/boundary_IoU`` and ``{prefix}test/Dice`` mappings of class name → value."""
     out: dict[str, Any] = {}
     per_class = {"test/IoU/": "test/IoU", "test/bIoU/": "test/boundary_IoU", "test/Dice/": "test/Dice"}
-    for key, value in sorted(metrics.items()):
+    for key, value in metrics.items():  # as logged: per-class values in the order of the classes
         group = next((start for start in per_class if key.startswith(start)), None)
         if group is None:
             out[f"{prefix}{key}"] = value
