@@ -160,3 +160,81 @@ def write_folder(root: Path, counts: dict[str, int], image_suffix: str = ".png",
             )
         offset += count
     return root
+
+
+# DRIVE and ISBI 2012 in their published formats (see /work/shared/datasets/README.md): RGB TIFF photos, GIF vessel
+# masks of 0/255 (one a palette GIF of indices 0/1, as DRIVE's 2nd_manual ones are), GIF field-of-view masks; ISBI's
+# greyscale PNG slices with 0 (membrane) / 255 (cell) labels.
+DRIVE_TRAIN = (21, 22, 23, 24, 25)
+DRIVE_TEST = (1, 2)
+DRIVE_PALETTE_GIF = 22  # this training number's manual is a palette GIF of indices 0/1
+ISBI_SLICES = 30
+ISBI_SIZE = (24, 20)
+
+
+def field_of_view(size: tuple[int, int]) -> np.ndarray:
+    """DRIVE's FOV: 255 inside an ellipse that fills the picture, 0 in the corners."""
+    height, width = size
+    rows, cols = np.ogrid[:height, :width]
+    inside = ((rows - height / 2 + 0.5) / (height / 2)) ** 2 + ((cols - width / 2 + 0.5) / (width / 2)) ** 2 <= 1
+    return np.where(inside, 255, 0).astype(np.uint8)
+
+
+def drive_vessels(size: tuple[int, int], number: int) -> np.ndarray:
+    """0/255: a horizontal and a vertical "vessel" two pixels wide, placed by ``number``."""
+    height, width = size
+    vessels = np.zeros(size, dtype=np.uint8)
+    vessels[height // 2 + number % 3 : height // 2 + number % 3 + 2, :] = 255
+    vessels[:, width // 3 + number % 4 : width // 3 + number % 4 + 2] = 255
+    return vessels
+
+
+def write_gif(path: Path, values: np.ndarray, palette: bool = False) -> None:
+    """A GIF of 0/255 ``values``: greyscale (DRIVE's 1st_manual, mask), or with ``palette`` indices 0/1 on a
+    black/white palette (DRIVE's 2nd_manual)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if palette:
+        picture = Image.fromarray((values > 0).astype(np.uint8)).convert("P")
+        picture.putpalette([0, 0, 0, 255, 255, 255] + [0, 0, 0] * 254)
+        picture.save(path)
+    else:
+        # Without optimize=False Pillow packs the two grey levels into a 2-colour palette; DRIVE's GIFs read as
+        # greyscale 0/255.
+        Image.fromarray(values).save(path, optimize=False)
+
+
+def write_drive(root: Path) -> Path:
+    """``root/training/{images,1st_manual,mask}`` and ``root/test/{images,1st_manual,mask}`` as DRIVE ships them."""
+    colours = np.array([[150, 60, 20], [60, 20, 10]], dtype=np.uint8)  # a reddish fundus, darker vessels
+    for folder, numbers, kind in (("training", DRIVE_TRAIN, "training"), ("test", DRIVE_TEST, "test")):
+        for index, number in enumerate(numbers):
+            size = size_of(index)
+            vessels = drive_vessels(size, number)
+            fov = field_of_view(size)
+            picture = class_picture((vessels > 0).astype(np.uint8), colours, number)
+            picture[fov == 0] = 0  # black outside the FOV, as in the photographs
+            path = root / folder / "images" / f"{number:02d}_{kind}.tif"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            Image.fromarray(picture).save(path, compression="tiff_lzw")
+            write_gif(root / folder / "1st_manual" / f"{number:02d}_manual1.gif", vessels, number == DRIVE_PALETTE_GIF)
+            write_gif(root / folder / "mask" / f"{number:02d}_{kind}_mask.gif", fov)
+    return root
+
+
+def isbi_membranes(size: tuple[int, int], number: int) -> np.ndarray:
+    """0/255 labels: cells (255) separated by one-pixel membranes (0) on a grid shifted by ``number``."""
+    labels = np.full(size, 255, dtype=np.uint8)
+    labels[number % 5 :: 6, :] = 0
+    labels[:, number % 4 :: 7] = 0
+    return labels
+
+
+def write_isbi(root: Path) -> Path:
+    """``root/image/<n>.png`` (8-bit greyscale) and ``root/label/<n>.png`` for n = 0 … 29."""
+    for number in range(ISBI_SLICES):
+        labels = isbi_membranes(ISBI_SIZE, number)
+        noise = np.random.default_rng(number).integers(-9, 10, ISBI_SIZE)
+        grey = np.clip(np.where(labels == 0, 40, 190) + noise, 0, 255)
+        write_image(root / "image" / f"{number}.png", grey.astype(np.uint8))
+        write_mask(root / "label" / f"{number}.png", labels)
+    return root

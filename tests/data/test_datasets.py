@@ -212,7 +212,7 @@ def test_training_runs_end_to_end_on_each_dataset(train_config, tmp_path, datase
     assert 0.0 <= written["test/mIoU"] <= 1.0 and written["epochs"] == 1
 
 
-@pytest.mark.parametrize("name", ["pets", "voc", "voc_aug", "folder"])
+@pytest.mark.parametrize("name", ["base", "pets", "voc", "voc_aug", "folder", "drive", "isbi2012"])
 def test_every_data_config_key_has_a_comment(name):
     lines = (CONFIGS / "data" / f"{name}.yaml").read_text().splitlines()
     keys = [line for line in lines if line.strip() and not line.lstrip().startswith(("#", "-"))]

@@ -64,6 +64,10 @@ def pad_collate(ignore_index: int) -> Callable[[list[tuple[torch.Tensor, torch.T
     return collate
 
 
+STAGE_SPLITS = {"fit": ("train", "val"), "validate": ("val",), "test": ("test",)}
+ALL_SPLITS = ("train", "val", "test")
+
+
 class SegmentationDataModule(L.LightningDataModule):
     """Batches of normalised images and integer masks for train / val / test.
 
@@ -111,8 +115,13 @@ class SegmentationDataModule(L.LightningDataModule):
         self.eval_transform = eval_transform(eval_size, mean, std)
         self.datasets: dict[str, Dataset] = {}
 
+    @staticmethod
+    def splits_for(stage: str | None) -> tuple[str, ...]:
+        """The splits a Lightning stage needs: fit → train and val, validate → val, test → test, anything else all."""
+        return STAGE_SPLITS.get(stage or "", ALL_SPLITS)
+
     def build_datasets(self, stage: str | None) -> dict[str, Dataset]:
-        """Raw datasets keyed by ``"train"``, ``"val"``, ``"test"`` (those the stage needs)."""
+        """Raw datasets keyed by ``"train"``, ``"val"``, ``"test"``: those of :meth:`splits_for` ``(stage)``."""
         raise NotImplementedError
 
     def setup(self, stage: str | None = None) -> None:

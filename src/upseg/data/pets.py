@@ -94,9 +94,7 @@ class PetsDataModule(SegmentationDataModule):
 
     def build_datasets(self, stage: str | None) -> dict[str, Dataset]:
         self.ensure_present()
-        splits = {"fit": ("train", "val"), "validate": ("val",), "test": ("test",)}.get(
-            stage or "", ("train", "val", "test")
-        )
+        splits = self.splits_for(stage)
         datasets: dict[str, Dataset] = {}
         if "train" in splits or "val" in splits:
             trainval = self.official_split("trainval")

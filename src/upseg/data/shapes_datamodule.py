@@ -38,7 +38,7 @@ class ShapesDataModule(SegmentationDataModule):
         self.palette = SHAPES_PALETTE[:num_classes]
 
     def build_datasets(self, stage: str | None) -> dict[str, Dataset]:
-        splits = {"fit": ("train", "val"), "validate": ("val",), "test": ("test",)}.get(stage or "", self.sizes)
+        splits = self.splits_for(stage)
         offsets = {"train": 0, "val": 1, "test": 2}
         return {
             split: ShapesDataset(self.sizes[split], self.image_size, self.num_classes, self.seed * 3 + offsets[split])

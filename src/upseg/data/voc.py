@@ -104,9 +104,7 @@ class VOCDataModule(SegmentationDataModule):
 
     def build_datasets(self, stage: str | None) -> dict[str, Dataset]:
         self.ensure_present()
-        splits = {"fit": ("train", "val"), "validate": ("val",), "test": ("test",)}.get(
-            stage or "", ("train", "val", "test")
-        )
+        splits = self.splits_for(stage)
         datasets: dict[str, Dataset] = {}
         if "train" in splits:
             datasets["train"] = self.train_set()
