@@ -26,7 +26,7 @@ from dataset_fixtures import (
 )
 from hydra.utils import instantiate
 from PIL import Image
-from torch.utils.data import ConcatDataset, Subset
+from torch.utils.data import ConcatDataset, Dataset, Subset
 
 from upseg.data import FolderDataModule, PetsDataModule, VOCAugDataModule, VOCDataModule
 from upseg.data.samples import relabel
@@ -230,3 +230,27 @@ def test_relabel_maps_raw_values_and_reports_the_ones_that_are_no_class(dtype):
     assert bad == [2]
     _, bad = relabel(raw, {0: 0, 1: 1}, keep_unmapped=False, num_classes=3, ignore_index=255)
     assert bad == [2, 7, 255]  # without keep_unmapped only the mapping's keys are valid
+
+
+def test_samples_per_epoch_serves_fresh_crops_and_cache_decodes_each_image_once():
+    import torch
+
+    from upseg.data.datamodule import CachedSamples, TransformedDataset
+
+    decoded = []
+
+    class Counting(Dataset):
+        def __len__(self) -> int:
+            return 3
+
+        def __getitem__(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+            decoded.append(index)
+            return np.full((8, 8, 3), index, dtype=np.uint8), np.full((8, 8), index % 2)
+
+    def as_tensors(image: np.ndarray, mask: np.ndarray) -> dict:
+        return {"image": torch.from_numpy(image), "mask": torch.from_numpy(mask)}
+
+    served = TransformedDataset(CachedSamples(Counting()), as_tensors, length=10)
+    assert len(served) == 10
+    assert [int(served[i][0][0, 0, 0]) for i in range(10)] == [i % 3 for i in range(10)]
+    assert sorted(decoded) == [0, 1, 2]  # ten samples served, three images decoded

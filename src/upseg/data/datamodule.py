@@ -32,18 +32,37 @@ def default_num_workers() -> int:
     return min(8, cpus)
 
 
-class TransformedDataset(Dataset):
-    """Applies an albumentations pipeline to a dataset of ``(image, mask)`` numpy pairs."""
+class CachedSamples(Dataset):
+    """``source`` with every sample kept after its first decoding (in each loader worker's memory): for small
+    datasets whose files — e.g. LZW TIFFs and GIFs — cost more to decode than a training step."""
 
-    def __init__(self, source: Dataset, transform: Callable[..., dict[str, Any]]):
+    def __init__(self, source: Dataset) -> None:
         self.source = source
-        self.transform = transform
+        self.cache: dict[int, Any] = {}
 
     def __len__(self) -> int:
         return len(self.source)  # type: ignore[arg-type]
 
+    def __getitem__(self, index: int) -> Any:
+        if index not in self.cache:
+            self.cache[index] = self.source[index]
+        return self.cache[index]
+
+
+class TransformedDataset(Dataset):
+    """Applies an albumentations pipeline to a dataset of ``(image, mask)`` numpy pairs. With ``length`` it serves
+    that many samples, sample ``i`` drawn from source sample ``i mod len(source)`` (each with its own random crop)."""
+
+    def __init__(self, source: Dataset, transform: Callable[..., dict[str, Any]], length: int | None = None):
+        self.source = source
+        self.transform = transform
+        self.length = length
+
+    def __len__(self) -> int:
+        return self.length or len(self.source)  # type: ignore[arg-type]
+
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
-        image, mask = self.source[index]
+        image, mask = self.source[index % len(self.source)]  # type: ignore[arg-type]
         out = self.transform(image=image, mask=np.asarray(mask, dtype=np.int64))
         return out["image"], out["mask"].long()
 
@@ -91,8 +110,14 @@ class SegmentationDataModule(L.LightningDataModule):
         color_jitter: float = 0.2,
         mean: Sequence[float] = IMAGENET_MEAN,
         std: Sequence[float] = IMAGENET_STD,
+        samples_per_epoch: int | None = None,
+        cache: bool = False,
     ) -> None:
         super().__init__()
+        if samples_per_epoch is not None and samples_per_epoch < 1:
+            raise ConfigError(f"data.samples_per_epoch must be positive or null, got {samples_per_epoch}")
+        self.samples_per_epoch = samples_per_epoch
+        self.cache = cache
         if num_classes < 2:
             raise ConfigError(f"data.num_classes must be at least 2, got {num_classes}")
         if batch_size < 1:
@@ -126,8 +151,11 @@ class SegmentationDataModule(L.LightningDataModule):
 
     def setup(self, stage: str | None = None) -> None:
         for split, source in self.build_datasets(stage).items():
-            transform = self.train_transform if split == "train" else self.eval_transform
-            self.datasets[split] = TransformedDataset(source, transform)
+            source = CachedSamples(source) if self.cache else source
+            if split == "train":
+                self.datasets[split] = TransformedDataset(source, self.train_transform, self.samples_per_epoch)
+            else:
+                self.datasets[split] = TransformedDataset(source, self.eval_transform)
 
     def raw_dataset(self, split: str) -> Dataset:
         """The untransformed dataset of a split (for pictures of inputs and ground truth)."""
@@ -138,8 +166,10 @@ class SegmentationDataModule(L.LightningDataModule):
     def sample_name(self, split: str, index: int) -> str:
         """The image file name of sample ``index`` of ``split`` (empty for generated data)."""
         dataset = self.raw_dataset(split)
-        while isinstance(dataset, Subset):
-            dataset, index = dataset.dataset, dataset.indices[index]
+        while isinstance(dataset, Subset | CachedSamples):
+            dataset, index = (
+                (dataset.dataset, dataset.indices[index]) if isinstance(dataset, Subset) else (dataset.source, index)
+            )
         images = getattr(dataset, "images", None)  # CheckedSamples and torchvision's datasets list their files
         return os.path.basename(str(images[index])) if images is not None else ""
 
