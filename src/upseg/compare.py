@@ -222,7 +222,7 @@ def check_sweep(rows: list[dict[str, Any]], sweep_dir: Path, baseline: str | Non
             "see error.txt or the log in each run folder"
         )
     decoders = list(by_decoder(finished))
-    if len(decoders) == 1:
+    if len(decoders) == 1 or baseline is None:  # one decoder, or a search that compares none (compare.baseline=null)
         return None
     if baseline not in decoders:
         raise ConfigError(
@@ -306,7 +306,7 @@ def markdown(comparison: Comparison, sweep_dir: Path, confidence: float, samples
 
 
 def differences_section(comparison: Comparison, confidence: float, samples: int) -> list[str]:
-    title = comparison.baseline or "none (one decoder, or no run folders: nothing is compared)"
+    title = comparison.baseline or "none (one decoder, compare.baseline=null, or no run folders)"
     lines = ["", f"## Against the baseline: {title}", ""]
     if comparison.baseline is None:
         return lines[:-1]

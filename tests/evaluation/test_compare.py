@@ -176,3 +176,11 @@ def test_a_one_decoder_sweep_needs_no_baseline(tmp_path):
     comparison = compare(tmp_path)
     assert comparison.baseline is None and comparison.differences == {}
     assert "none (one decoder" in (tmp_path / "comparison.md").read_text()
+
+
+def test_a_null_baseline_lists_the_runs_without_intervals(tmp_path):
+    # What hparams_search=optuna sets: its trials differ in more than the decoder.
+    fake_run(tmp_path / "0", "carafe", 0, {"test/mIoU": 0.5})
+    fake_run(tmp_path / "1", "nearest", 0, {"test/mIoU": 0.6})
+    comparison = compare(tmp_path, baseline=None)
+    assert comparison.baseline is None and comparison.differences == {} and len(comparison.table) == 2
