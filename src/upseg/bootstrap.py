@@ -5,7 +5,9 @@ intersection and union counts of :mod:`upseg.results`), averaged over the classe
 score is the mean of its runs' (seeds') scores.
 
 One bootstrap replicate draws the test images with replacement — **the same draw for every decoder**, so the
-comparison is paired on images — and, independently for each decoder, its seeds with replacement; it recomputes
+comparison is paired on images — and the seeds with replacement: when every decoder ran the same seeds, one draw of
+seeds for all of them (paired on seeds too: runs with the same seed share the data order, the augmentation and the
+encoder's initial weights, so their scores move together), otherwise an independent draw per decoder. It recomputes
 every score on that draw. An image drawn ``k`` times counts ``k`` times, so a replicate's pooled counts are ``w @ I``
 with ``w`` the image multiplicities. The interval of a difference ``decoder − baseline`` is the percentile interval of
 the replicates' differences; it holds both sources of noise the comparison faces: which test images happen to be in
@@ -49,11 +51,10 @@ def run_replicates(intersection: np.ndarray, union: np.ndarray, weights: np.ndar
     return pooled_miou(weights @ intersection, weights @ union)
 
 
-def seed_means(replicates: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """``runs×samples`` replicate scores → per replicate, the mean over the runs drawn with replacement."""
-    runs, samples = replicates.shape
-    drawn = rng.integers(0, runs, size=(samples, runs))
-    return replicates[drawn, np.arange(samples)[:, None]].mean(1)
+def seed_means(replicates: np.ndarray, drawn: np.ndarray) -> np.ndarray:
+    """``runs×samples`` replicate scores and ``samples×k`` drawn run numbers → per replicate, the mean over the
+    drawn runs."""
+    return replicates[drawn, np.arange(len(drawn))[:, None]].mean(1)
 
 
 def percentile_interval(estimate: float, values: np.ndarray, confidence: float) -> Interval:
@@ -68,13 +69,15 @@ class DecoderCounts:
 
     intersection: Sequence[np.ndarray]  # one images×C array per run
     union: Sequence[np.ndarray]
+    seeds: Sequence[int] | None = None  # of the runs, in the same order; None: unknown (never paired)
 
     def scores(self) -> np.ndarray:
         return np.array([pooled_miou(i.sum(0), u.sum(0)) for i, u in zip(self.intersection, self.union, strict=True)])
 
-    def replicates(self, weights: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        per_run = np.stack([run_replicates(i, u, weights) for i, u in zip(self.intersection, self.union, strict=True)])
-        return seed_means(per_run, rng)
+    def per_run_replicates(self, weights: np.ndarray) -> np.ndarray:
+        """``runs×samples``: each run's score on each replicate's draw of images, runs in order of seed."""
+        order = np.argsort(self.seeds) if self.seeds is not None else np.arange(len(self.intersection))
+        return np.stack([run_replicates(self.intersection[i], self.union[i], weights) for i in order])
 
 
 def compare_decoders(
@@ -91,7 +94,15 @@ def compare_decoders(
     if len(images) != 1:
         raise ValueError(f"every decoder must be scored on the same test images, got image counts {sorted(images)}")
     weights = image_weights(images.pop(), samples, rng)
-    replicates = {name: counts.replicates(weights, rng) for name, counts in decoders.items()}
+    seed_sets = {tuple(sorted(counts.seeds)) if counts.seeds is not None else None for counts in decoders.values()}
+    common = next(iter(seed_sets)) if len(seed_sets) == 1 else None
+    # The same seeds everywhere: one draw of seed positions for every decoder (paired); else one per decoder.
+    shared = rng.integers(0, len(common), size=(samples, len(common))) if common else None
+    replicates = {}
+    for name, counts in decoders.items():
+        runs = len(counts.intersection)
+        drawn = shared if shared is not None else rng.integers(0, runs, size=(samples, runs))
+        replicates[name] = seed_means(counts.per_run_replicates(weights), drawn)
     estimates = {name: float(np.mean(counts.scores())) for name, counts in decoders.items()}
     own = {name: percentile_interval(estimates[name], replicates[name], confidence) for name in decoders}
     difference = {

@@ -169,31 +169,35 @@ def summarise(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return table
 
 
-def per_image_counts(rows: list[dict[str, Any]], which: str) -> dict[str, list[PerImageCounts]]:
-    """Per decoder, the ``which`` (final or best) per-image counts of its finished runs that have them."""
-    counts: dict[str, list[PerImageCounts]] = defaultdict(list)
+def per_image_counts(rows: list[dict[str, Any]], which: str) -> dict[str, list[tuple[Any, PerImageCounts]]]:
+    """Per decoder, ``(seed, counts)`` of the ``which`` (final or best) per-image files of its finished runs."""
+    counts: dict[str, list[tuple[Any, PerImageCounts]]] = defaultdict(list)
     for row in rows:
         if row["status"] == "ok" and which in (row.get("per_image") or "").split():
-            counts[str(row["decoder"])].append(read_per_image(Path(row["run_dir"]) / PER_IMAGE_FILES[which]))
+            file = Path(row["run_dir"]) / PER_IMAGE_FILES[which]
+            counts[str(row["decoder"])].append((row["seed"], read_per_image(file)))
     return dict(counts)
 
 
-def aligned(counts: dict[str, list[PerImageCounts]], prefix: str) -> dict[str, DecoderCounts]:
+def aligned(counts: dict[str, list[tuple[Any, PerImageCounts]]], prefix: str) -> dict[str, DecoderCounts]:
     """Counts as :class:`DecoderCounts`, images ordered by index; every run must hold the same test images."""
-    reference = next(iter(counts.values()))[0]
+    first_decoder = next(iter(counts))
+    reference = sorted(counts[first_decoder][0][1].index.tolist())
     for decoder, runs in counts.items():
-        for run in runs:
-            if sorted(run.index.tolist()) != sorted(reference.index.tolist()):
+        for _, run in runs:
+            if sorted(run.index.tolist()) != reference:
                 raise DataError(
-                    f"the runs of decoder {decoder} and {next(iter(counts))} were tested on different images "
-                    f"({len(run.index)} and {len(reference.index)}); compare only runs on the same test set"
+                    f"the runs of decoder {decoder} and {first_decoder} were tested on different images "
+                    f"({len(run.index)} and {len(reference)}); compare only runs on the same test set"
                 )
     out = {}
     for decoder, runs in counts.items():
-        orders = [run.index.argsort() for run in runs]
+        orders = [run.index.argsort() for _, run in runs]
+        seeds = [seed for seed, _ in runs]
         out[decoder] = DecoderCounts(
-            [run.counts[f"{prefix}intersection"][order] for run, order in zip(runs, orders, strict=True)],
-            [run.counts[f"{prefix}union"][order] for run, order in zip(runs, orders, strict=True)],
+            [run.counts[f"{prefix}intersection"][order] for (_, run), order in zip(runs, orders, strict=True)],
+            [run.counts[f"{prefix}union"][order] for (_, run), order in zip(runs, orders, strict=True)],
+            seeds if all(isinstance(seed, int) for seed in seeds) else None,
         )
     return out
 
@@ -323,9 +327,10 @@ def differences_section(comparison: Comparison, confidence: float, samples: int)
     lines += [
         "",
         f"Difference of the mean over seeds (decoder − {comparison.baseline}) with a {confidence:.0%} paired bootstrap "
-        f"interval ({samples:,} resamples of the test images — the same images for both decoders — and of each "
-        "decoder's seeds). **≠0**: the interval excludes 0, the difference is unlikely to be noise of test images "
-        "and seeds; without it, the difference is within that noise.",
+        f"interval ({samples:,} resamples of the test images — the same images for both decoders — and of the "
+        "seeds — the same seeds for both when both ran the same ones, as runs of one seed share data order and "
+        "initial encoder weights). **≠0**: the interval excludes 0, the difference is unlikely to be noise of test "
+        "images and seeds; without it, the difference is within that noise.",
     ]
     return lines
 

@@ -106,9 +106,14 @@ def test_paired_intervals_mark_a_real_difference_and_not_noise(tmp_path):
 
 
 def brute_force_bootstrap(
-    decoder: list[dict[str, np.ndarray]], baseline: list[dict[str, np.ndarray]], samples: int, seed: int
+    decoder: list[dict[str, np.ndarray]],
+    baseline: list[dict[str, np.ndarray]],
+    samples: int,
+    seed: int,
+    paired_seeds: bool,
 ) -> tuple[float, float]:
-    """The paired bootstrap written plainly: loop over replicates, draw image indices, draw seeds, recompute."""
+    """The paired bootstrap written plainly: loop over replicates, draw image indices, draw seeds (one draw for both
+    decoders when ``paired_seeds``; runs are listed in seed order), recompute."""
     rng = np.random.default_rng(seed)
     images = len(decoder[0]["union"])
 
@@ -120,26 +125,48 @@ def brute_force_bootstrap(
     differences = []
     for _ in range(samples):
         drawn = rng.integers(0, images, size=images)
-        runs_d = [decoder[i] for i in rng.integers(0, len(decoder), size=len(decoder))]
-        runs_b = [baseline[i] for i in rng.integers(0, len(baseline), size=len(baseline))]
-        differences.append(np.mean([score(r, drawn) for r in runs_d]) - np.mean([score(r, drawn) for r in runs_b]))
+        seeds_d = rng.integers(0, len(decoder), size=len(decoder))
+        seeds_b = seeds_d if paired_seeds else rng.integers(0, len(baseline), size=len(baseline))
+        mean_d = np.mean([score(decoder[i], drawn) for i in seeds_d])
+        differences.append(mean_d - np.mean([score(baseline[i], drawn) for i in seeds_b]))
     low, high = np.percentile(differences, [2.5, 97.5])
     return float(low), float(high)
 
 
-def test_bootstrap_interval_agrees_with_a_brute_force_bootstrap():
+@pytest.mark.parametrize("paired_seeds", [False, True])
+def test_bootstrap_interval_agrees_with_a_brute_force_bootstrap(paired_seeds):
     rng = np.random.default_rng(1)
-    decoder = [image_counts(rng, 40, 0.72) for _ in range(3)]
-    baseline = [image_counts(rng, 40, 0.70) for _ in range(3)]
+    # Seed effects shared by both decoders (as a seed's data order and encoder initialisation are): pairing on seeds
+    # removes them from the difference.
+    shared = [rng.normal(0, 0.03) for _ in range(3)]
+    decoder = [image_counts(rng, 40, 0.72 + effect) for effect in shared]
+    baseline = [image_counts(rng, 40, 0.70 + effect) for effect in shared]
+    seeds = [0, 1, 2] if paired_seeds else None
     as_counts = {
-        name: DecoderCounts([run["intersection"] for run in runs], [run["union"] for run in runs])
+        name: DecoderCounts([run["intersection"] for run in runs], [run["union"] for run in runs], seeds)
         for name, runs in (("decoder", decoder), ("baseline", baseline))
     }
     _, difference = compare_decoders(as_counts, "baseline", samples=4000, seed=5)
-    low, high = brute_force_bootstrap(decoder, baseline, samples=4000, seed=6)
+    low, high = brute_force_bootstrap(decoder, baseline, samples=4000, seed=6, paired_seeds=paired_seeds)
     # Two independent Monte-Carlo estimates of the same percentiles: equal up to resampling noise.
     assert difference["decoder"].low == pytest.approx(low, abs=0.004)
     assert difference["decoder"].high == pytest.approx(high, abs=0.004)
+
+
+def test_pairing_on_seeds_narrows_the_interval_when_seeds_move_both_decoders():
+    rng = np.random.default_rng(4)
+    shared = [-0.05, 0.0, 0.05]
+    decoder = [image_counts(rng, 40, 0.72 + effect) for effect in shared]
+    baseline = [image_counts(rng, 40, 0.70 + effect) for effect in shared]
+    widths = {}
+    for seeds in (None, [0, 1, 2]):
+        as_counts = {
+            name: DecoderCounts([run["intersection"] for run in runs], [run["union"] for run in runs], seeds)
+            for name, runs in (("decoder", decoder), ("baseline", baseline))
+        }
+        interval = compare_decoders(as_counts, "baseline", samples=2000)[1]["decoder"]
+        widths[seeds is not None] = interval.high - interval.low
+    assert widths[True] < widths[False] / 2
 
 
 def test_per_image_file_round_trips(tmp_path):
