@@ -55,7 +55,7 @@ class PerImageScores(Metric):
             getattr(self, name).append(value)
 
     def compute(self) -> dict[str, Tensor]:
-        if not self.index:
+        if isinstance(self.index, list) and not self.index:  # after a distributed sync the lists are tensors
             return {"index": torch.zeros(0, dtype=torch.long)} | {
                 name: torch.zeros(0, self.num_classes, dtype=torch.long) for name in COUNTS
             }
