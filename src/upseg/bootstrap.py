@@ -1,8 +1,10 @@
 """Bootstrap confidence intervals for decoder comparisons, resampling test images and seeds.
 
 A run's score is pooled over the test images: per class ``IoU_c = Σ_i I_ic / Σ_i U_ic`` (``I``, ``U``: the per-image
-intersection and union counts of :mod:`upseg.results`), averaged over the classes with ``Σ_i U_ic > 0``. A decoder's
-score is the mean of its runs' (seeds') scores.
+intersection and union counts of :mod:`upseg.results`), averaged over the classes with ``Σ_i U_ic > 0``. On
+two-class data (vessel or membrane against background) the customary score is the Dice of class 1,
+``2 Σ_i I_i1 / (Σ_i U_i1 + Σ_i I_i1)``, which is ``2TP / (2TP + FP + FN)`` since ``U = TP + FP + FN`` and ``I = TP``.
+A decoder's score is the mean of its runs' (seeds') scores.
 
 One bootstrap replicate draws the test images with replacement — **the same draw for every decoder**, so the
 comparison is paired on images — and the seeds with replacement: when every decoder ran the same seeds, one draw of
@@ -16,7 +18,7 @@ the test set, and which seeds.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -41,14 +43,28 @@ def pooled_miou(intersection: np.ndarray, union: np.ndarray) -> np.ndarray:
     return np.where(present > 0, np.nansum(iou, -1) / np.maximum(present, 1), np.nan)
 
 
+def pooled_positive_dice(intersection: np.ndarray, union: np.ndarray) -> np.ndarray:
+    """Dice of class 1 of two-class pooled counts ``…×2``; NaN where class 1 is neither predicted nor present."""
+    if intersection.shape[-1] != 2:
+        raise ValueError(f"the Dice of class 1 needs two-class counts, got {intersection.shape[-1]} classes")
+    tp, union_1 = intersection[..., 1], union[..., 1]
+    return np.where(union_1 > 0, 2 * tp / np.maximum(union_1 + tp, 1), np.nan)
+
+
+# A score of pooled counts: (intersection …×C, union …×C) → …
+Score = Callable[[np.ndarray, np.ndarray], np.ndarray]
+
+
 def image_weights(images: int, samples: int, rng: np.random.Generator) -> np.ndarray:
     """``samples×images`` multiplicities of images drawn with replacement (each row sums to ``images``)."""
     return rng.multinomial(images, np.full(images, 1.0 / images), size=samples)
 
 
-def run_replicates(intersection: np.ndarray, union: np.ndarray, weights: np.ndarray) -> np.ndarray:
-    """One run's pooled mIoU (``images×C`` counts) on every replicate's draw of images: ``samples`` values."""
-    return pooled_miou(weights @ intersection, weights @ union)
+def run_replicates(
+    intersection: np.ndarray, union: np.ndarray, weights: np.ndarray, score: Score = pooled_miou
+) -> np.ndarray:
+    """One run's pooled score (``images×C`` counts) on every replicate's draw of images: ``samples`` values."""
+    return score(weights @ intersection, weights @ union)
 
 
 def seed_means(replicates: np.ndarray, drawn: np.ndarray) -> np.ndarray:
@@ -70,14 +86,15 @@ class DecoderCounts:
     intersection: Sequence[np.ndarray]  # one images×C array per run
     union: Sequence[np.ndarray]
     seeds: Sequence[int] | None = None  # of the runs, in the same order; None: unknown (never paired)
+    score: Score = pooled_miou
 
     def scores(self) -> np.ndarray:
-        return np.array([pooled_miou(i.sum(0), u.sum(0)) for i, u in zip(self.intersection, self.union, strict=True)])
+        return np.array([self.score(i.sum(0), u.sum(0)) for i, u in zip(self.intersection, self.union, strict=True)])
 
     def per_run_replicates(self, weights: np.ndarray) -> np.ndarray:
         """``runs×samples``: each run's score on each replicate's draw of images, runs in order of seed."""
         order = np.argsort(self.seeds) if self.seeds is not None else np.arange(len(self.intersection))
-        return np.stack([run_replicates(self.intersection[i], self.union[i], weights) for i in order])
+        return np.stack([run_replicates(self.intersection[i], self.union[i], weights, self.score) for i in order])
 
 
 def compare_decoders(

@@ -28,7 +28,7 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
-from upseg.bootstrap import DecoderCounts, Interval, compare_decoders
+from upseg.bootstrap import DecoderCounts, Interval, Score, compare_decoders, pooled_miou, pooled_positive_dice
 from upseg.errors import ConfigError, DataError, UpsegError
 from upseg.results import PER_IMAGE_FILES, PerImageCounts, read_per_image
 
@@ -84,12 +84,14 @@ COST = [
     ("peak_memory_mb", "peak MB", 0),
     ("train_seconds", "train s", 1),
 ]
-# (per-image file, count prefix, label): the paired differences against the baseline
+# (per-image file, count prefix, label, score): the paired differences against the baseline; the class-1 Dice
+# (vessel, membrane) only on two-class data
 DIFFERENCES = [
-    ("final", "", "ΔmIoU final"),
-    ("final", "boundary_", "ΔbIoU final"),
-    ("best", "", "ΔmIoU best"),
-    ("best", "boundary_", "ΔbIoU best"),
+    ("final", "", "ΔmIoU final", pooled_miou),
+    ("final", "boundary_", "ΔbIoU final", pooled_miou),
+    ("best", "", "ΔmIoU best", pooled_miou),
+    ("best", "boundary_", "ΔbIoU best", pooled_miou),
+    ("final", "", "Δclass-1 Dice final", pooled_positive_dice),
 ]
 
 
@@ -179,7 +181,9 @@ def per_image_counts(rows: list[dict[str, Any]], which: str) -> dict[str, list[t
     return dict(counts)
 
 
-def aligned(counts: dict[str, list[tuple[Any, PerImageCounts]]], prefix: str) -> dict[str, DecoderCounts]:
+def aligned(
+    counts: dict[str, list[tuple[Any, PerImageCounts]]], prefix: str, score: Score = pooled_miou
+) -> dict[str, DecoderCounts]:
     """Counts as :class:`DecoderCounts`, images ordered by index; every run must hold the same test images."""
     first_decoder = next(iter(counts))
     reference = sorted(counts[first_decoder][0][1].index.tolist())
@@ -198,18 +202,22 @@ def aligned(counts: dict[str, list[tuple[Any, PerImageCounts]]], prefix: str) ->
             [run.counts[f"{prefix}intersection"][order] for (_, run), order in zip(runs, orders, strict=True)],
             [run.counts[f"{prefix}union"][order] for (_, run), order in zip(runs, orders, strict=True)],
             seeds if all(isinstance(seed, int) for seed in seeds) else None,
+            score,
         )
     return out
 
 
 def paired_intervals(comparison: Comparison, samples: int, confidence: float, seed: int) -> None:
     """Fill ``comparison.differences`` and ``.intervals`` from the runs' per-image files."""
-    for which, prefix, label in DIFFERENCES:
+    for which, prefix, label, score in DIFFERENCES:
         counts = per_image_counts(comparison.rows, which)
         if comparison.baseline not in counts:
             continue
+        classes = counts[comparison.baseline][0][1].counts[f"{prefix}intersection"].shape[1]
+        if score is pooled_positive_dice and classes != 2:
+            continue
         own, difference = compare_decoders(
-            aligned(counts, prefix), comparison.baseline, samples=samples, confidence=confidence, seed=seed
+            aligned(counts, prefix, score), comparison.baseline, samples=samples, confidence=confidence, seed=seed
         )
         comparison.differences[label], comparison.intervals[label] = difference, own
 
@@ -316,7 +324,7 @@ def differences_section(comparison: Comparison, confidence: float, samples: int)
         return lines[:-1]
     if not comparison.differences:
         return lines + ["The baseline's runs have no per-image scores, so no interval can be computed."]
-    labels = [label for _, _, label in DIFFERENCES if label in comparison.differences]
+    labels = [label for *_, label, _ in DIFFERENCES if label in comparison.differences]
     lines += ["| decoder | " + " | ".join(labels) + " |", "|" + "---|" * (len(labels) + 1)]
     for entry in comparison.table:
         decoder = entry["decoder"]

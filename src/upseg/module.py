@@ -39,7 +39,6 @@ from torchmetrics.classification import (
     MulticlassJaccardIndex,
 )
 
-import upseg.resolvers  # noqa: F401  (the model config interpolates data.num_classes, which may use them)
 from upseg.errors import ConfigError
 from upseg.losses import CrossEntropy, balanced_class_weights
 from upseg.metrics import BoundaryIoU, CheckerboardScore, PerImageScores, pooled_scores

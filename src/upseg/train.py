@@ -19,10 +19,10 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, OmegaConf
 
-import upseg.resolvers  # noqa: F401  (before any config is resolved: the data configs use them)
 from upseg.callbacks import RunStats
 from upseg.checkpoints import read_checkpoint
 from upseg.cost import forward_flops, inference_ms_per_image
+from upseg.data.datamodule import SegmentationDataModule
 from upseg.errors import ConfigError
 from upseg.module import SegmentationModule
 from upseg.results import PER_IMAGE_FILES, write_metrics, write_per_image
@@ -73,6 +73,12 @@ def scalar(value: Any) -> Any:
     return value.item() if isinstance(value, torch.Tensor) else value
 
 
+def build_module(model_cfg: DictConfig, datamodule: SegmentationDataModule) -> SegmentationModule:
+    """The LightningModule of ``model_cfg`` for the label space of ``datamodule``: the data, not the model config,
+    says how many classes there are and what they are called (``data.binary`` of Pets changes both)."""
+    return build(model_cfg, "model", num_classes=datamodule.num_classes, class_names=datamodule.class_names)
+
+
 def train(cfg: DictConfig) -> dict[str, Any]:
     """Train (unless ``train=false``), test (unless ``test=false``) and return the run's metrics."""
     check_config(cfg)
@@ -81,8 +87,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         read_checkpoint(cfg.ckpt_path)  # weights only: refuses a file that would run code, before Lightning opens it
     L.seed_everything(cfg.seed, workers=True)
 
-    datamodule: L.LightningDataModule = build(cfg.data, "data")
-    model: L.LightningModule = build(cfg.model, "model", class_names=datamodule.class_names)
+    datamodule: SegmentationDataModule = build(cfg.data, "data")
+    model = build_module(cfg.model, datamodule)
     model.run_config = OmegaConf.to_container(cfg, resolve=True)  # so evaluate.py finds the same data
     loggers = instantiate_all(cfg.get("logger"), "logger")
     callbacks = instantiate_all(cfg.get("callbacks"), "callbacks")

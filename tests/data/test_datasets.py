@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 import yaml
 from dataset_fixtures import (
     FOLDER_CLASSES,
@@ -30,7 +31,7 @@ from torch.utils.data import ConcatDataset, Dataset, Subset
 
 from upseg.data import FolderDataModule, PetsDataModule, VOCAugDataModule, VOCDataModule
 from upseg.data.samples import relabel
-from upseg.train import train
+from upseg.train import build_module, train
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 
@@ -62,9 +63,12 @@ def test_pets_trimaps_become_pet_background_border_or_binary_with_border_ignored
     trimaps = write_pets(tmp_path)
     cfg = train_config("data=pets", f"data.root={tmp_path}", "data.download=false", f"data.binary={binary}")
     expected_classes = ["pet", "background"] if binary else ["pet", "background", "border"]
-    assert cfg.data.num_classes == cfg.model.num_classes == len(expected_classes)
     data = instantiate(cfg.data)
     assert isinstance(data, PetsDataModule) and data.class_names == expected_classes
+    # The model takes its label space from the datamodule: data.binary alone changes what it predicts.
+    module = build_module(cfg.model, data)
+    assert module.class_names == expected_classes
+    assert module.net(torch.zeros(1, 3, 32, 32)).shape[1] == len(expected_classes)
     assert data.palette.shape == (len(expected_classes), 3) and data.palette.dtype == np.uint8
 
     border = data.ignore_index if binary else 2

@@ -11,8 +11,9 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
-from upseg.bootstrap import DecoderCounts, compare_decoders, pooled_miou
+from upseg.bootstrap import DecoderCounts, compare_decoders, pooled_miou, pooled_positive_dice
 from upseg.compare import compare
+from upseg.metrics.per_image import iou_counts
 from upseg.results import read_per_image, write_per_image
 
 CLASSES = ["background", "thing"]
@@ -103,6 +104,25 @@ def test_paired_intervals_mark_a_real_difference_and_not_noise(tmp_path):
         line for line in text.splitlines() if line.startswith("| nearest | +") or line.startswith("| nearest | -")
     ]
     assert "**≠0**" not in nearest_line.split("|")[2]
+    # Two classes: the class-1 Dice (vessel, membrane) gets its own paired interval, from the same per-image counts.
+    dice = comparison.differences["Δclass-1 Dice final"]
+    assert dice["carafe"].excludes_zero and not dice["nearest"].excludes_zero
+    assert "Δclass-1 Dice final" in text
+
+
+def test_class_1_dice_of_pooled_counts_is_torchmetrics_binary_dice_over_the_same_pixels():
+    generator = torch.Generator().manual_seed(0)
+    preds = torch.randint(0, 2, (5, 17, 23), generator=generator)
+    target = torch.randint(0, 2, (5, 17, 23), generator=generator)
+    target[torch.rand(target.shape, generator=generator) < 0.2] = 255  # outside the field of view
+    intersection, union = iou_counts(preds, target, 2, 255)
+    dice = pooled_positive_dice(intersection.sum(0).numpy(), union.sum(0).numpy())
+    from torchmetrics.classification import BinaryF1Score
+
+    expected = BinaryF1Score(ignore_index=255)(preds, target)
+    torch.testing.assert_close(torch.tensor(float(dice), dtype=torch.float64), expected.double())
+    with pytest.raises(ValueError, match="two-class counts"):
+        pooled_positive_dice(np.ones((2, 3)), np.ones((2, 3)))
 
 
 def brute_force_bootstrap(

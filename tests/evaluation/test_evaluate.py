@@ -103,6 +103,7 @@ def test_a_two_by_two_sweep_ends_in_a_comparison_per_decoder(scripts, tmp_path):
     for label in ("ΔmIoU final", "ΔbIoU final", "ΔmIoU best", "ΔbIoU best"):
         assert float(row[f"{label} low"]) <= float(row[label]) <= float(row[f"{label} high"]), label
     assert "| bilinear | " in table.split("## Against the baseline")[1]
+    assert "Δclass-1 Dice" not in table  # shapes has 4 classes: no class-1 Dice interval
     assert (sweep / "comparison.png").stat().st_size > 10000
     for run in ("0", "1", "2", "3"):
         assert (sweep / run / "per_image.csv").is_file() and (sweep / run / "per_image_best.csv").is_file()

@@ -13,6 +13,7 @@ from omegaconf import OmegaConf
 
 from upseg import SegmentationModule
 from upseg.models import MODELS
+from upseg.train import build_module
 from upseg.upsample import UPSAMPLERS
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
@@ -49,7 +50,7 @@ def test_instantiating_cfg_model_gives_the_lightning_module_with_that_decoder(tr
     # FCN upsamples the class scores (3 for the default data, pets): DySample's groups must divide them.
     groups = ["decoder.options.groups=1"] if (model, decoder) == ("fcn", "dysample") else []
     cfg = train_config(f"model={model}", f"decoder={decoder}", *groups, fast=False)
-    module = instantiate(cfg.model)
+    module = build_module(cfg.model, instantiate(cfg.data))
     assert isinstance(module, SegmentationModule)
     kinds = {type(m) for m in module.net.modules()} & set(UPSAMPLERS.values())
     assert kinds == {UPSAMPLERS[decoder]}
@@ -57,7 +58,8 @@ def test_instantiating_cfg_model_gives_the_lightning_module_with_that_decoder(tr
 
 
 def test_fcn_starts_transposed_upsamplers_bilinear(train_config):
-    module = instantiate(train_config("model=fcn", "decoder=direct", fast=False).model)
+    cfg = train_config("model=fcn", "decoder=direct", fast=False)
+    module = build_module(cfg.model, instantiate(cfg.data))
     layer = module.net.up_final.conv
     x = torch.randn(1, layer.in_channels, 6, 6)
     # A bilinear transposed conv maps a constant map to the same constant away from the borders.
@@ -91,7 +93,8 @@ def test_optimizer_and_scheduler_configs_drive_the_learning_rate(train_config, o
     from lightning.pytorch import Trainer
 
     cfg = train_config(f"optimizer={optimizer}", f"scheduler={scheduler}", "data.num_train=16")
-    module, data = instantiate(cfg.model), instantiate(cfg.data)
+    data = instantiate(cfg.data)
+    module = build_module(cfg.model, data)
     trainer = Trainer(
         max_epochs=2,
         logger=False,

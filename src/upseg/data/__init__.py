@@ -1,6 +1,5 @@
 """Datasets and the datamodule they share: ``(image N×3×H×W float32, mask N×H×W int64)`` batches."""
 
-import upseg.resolvers  # noqa: F401  (data configs use them)
 from upseg.data.datamodule import SegmentationDataModule
 from upseg.data.folder import FolderDataModule
 from upseg.data.pets import PetsDataModule

@@ -90,8 +90,9 @@ ALL_SPLITS = ("train", "val", "test")
 class SegmentationDataModule(L.LightningDataModule):
     """Batches of normalised images and integer masks for train / val / test.
 
-    Subclasses implement :meth:`build_datasets` and set ``num_classes``, ``class_names``, ``ignore_index`` and
-    optionally ``palette`` (``num_classes×3`` uint8 colours for pictures).
+    Subclasses implement :meth:`build_datasets`, pass ``num_classes`` and ``class_names`` to this constructor and
+    optionally set ``palette`` (``num_classes×3`` uint8 colours for pictures). The datamodule owns the label space:
+    the model is built with its ``num_classes`` and ``class_names`` (:func:`upseg.train.build_module`).
     """
 
     def __init__(
