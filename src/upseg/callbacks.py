@@ -1,7 +1,8 @@
 """Lightning callbacks of a training run.
 
 ``RunStats``: seconds spent fitting (``train_seconds``), training throughput (images/s) and peak memory of a run.
-Peak memory is ``torch.cuda.max_memory_allocated`` on a GPU and the process's peak resident set size on a CPU. On a
+Peak memory is ``torch.cuda.max_memory_allocated`` on a GPU and the process's peak resident set size on a CPU,
+reset at the start of each fit on Linux, so that every run of a sweep (all in one process) reports its own peak. On a
 GPU the training batches are timed with CUDA events read once per epoch, so measuring never stalls the pipeline it
 measures (a ``torch.cuda.synchronize`` per step would).
 
@@ -22,12 +23,38 @@ import torch
 from lightning.pytorch.trainer.states import TrainerFn
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
+PROC_SELF = Path("/proc/self")
+
+
+def reset_peak_rss() -> bool:
+    """Reset the process's peak resident set size to its current one; False where the system cannot.
+
+    Linux (≥ 4.0) resets ``VmHWM`` when 5 is written to ``/proc/self/clear_refs``; that touches no page and no
+    reclaim state (1–4 would clear referenced or soft-dirty bits)."""
+    try:
+        (PROC_SELF / "clear_refs").write_text("5")
+    except OSError:
+        return False
+    return True
+
+
+def peak_rss_mb() -> float:
+    """Peak resident set size in MiB since the last :func:`reset_peak_rss` (Linux's ``VmHWM``); elsewhere, or
+    without ``/proc``, the process's lifetime peak (``ru_maxrss``)."""
+    try:
+        for line in (PROC_SELF / "status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 2**10  # kB
+    except (OSError, ValueError, IndexError):
+        pass
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 2**20 if sys.platform == "darwin" else peak / 2**10  # bytes on macOS, KiB on Linux
+
 
 def peak_memory_mb(device: torch.device) -> float:
     if device.type == "cuda":
         return torch.cuda.max_memory_allocated(device) / 2**20
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return peak / 2**20 if sys.platform == "darwin" else peak / 2**10  # bytes on macOS, KiB on Linux
+    return peak_rss_mb()
 
 
 class IntervalTimer:
@@ -80,6 +107,8 @@ class RunStats(L.Callback):
     def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if pl_module.device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(pl_module.device)
+        else:
+            reset_peak_rss()  # a sweep runs every job in one process: each run measures its own peak
         self._fit_start = time.perf_counter()
 
     def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:

@@ -300,8 +300,9 @@ def markdown(comparison: Comparison, sweep_dir: Path, confidence: float, samples
         "",
         f"Means over seeds. GFLOPs: one forward pass of one {input_size or '?'} test image "
         "(torch.utils.flop_counter, with bilinear sampling counted; see upseg.cost). Inference: forward pass on a "
-        "test batch, no gradients. Training images/s: training batches only. Peak MB: process peak RSS on a CPU, "
-        "peak allocated on a GPU.",
+        "test batch, no gradients. Training images/s: training batches only. Peak MB: on a CPU the main process's peak "
+        "RSS from the start of the run's fit (reset per run on Linux; elsewhere the process's lifetime peak, which "
+        "grows over a sweep), on a GPU the peak allocated.",
     ]
     without = [row for row in rows if row["status"] == "ok" and "final" not in (row.get("per_image") or "").split()]
     lines += ["", f"## Finished runs without per-image scores ({len(without)})", ""]

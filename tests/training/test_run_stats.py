@@ -1,12 +1,16 @@
-"""RunStats times training batches without synchronising the GPU at every step."""
+"""RunStats times training batches without synchronising the GPU at every step, and measures each fit's own peak
+memory."""
 
 from __future__ import annotations
 
+import mmap
 import time
+from types import SimpleNamespace
 
+import pytest
 import torch
 
-from upseg.callbacks import IntervalTimer
+from upseg.callbacks import IntervalTimer, RunStats, peak_rss_mb, reset_peak_rss
 
 
 class FakeEvent:
@@ -51,3 +55,18 @@ def test_cpu_intervals_use_the_wall_clock():
         timer.stop(cpu)
     timer.stop(cpu)  # a stop without a start counts nothing
     assert 0.03 <= timer.seconds() < 0.5
+
+
+def test_each_fit_reports_its_own_peak_rss_not_the_process_lifetime_peak():
+    # A Hydra sweep runs every job in one process; without a reset every later run would report the peak of the
+    # largest run before it.
+    if not reset_peak_rss():
+        pytest.skip("this system cannot reset the peak resident set size (no writable /proc/self/clear_refs)")
+    size = 256 * 2**20
+    with mmap.mmap(-1, size) as buffer:  # mapped memory, returned to the system on close whatever the allocator
+        buffer.write(b"\1" * size)  # touch every page so it is resident
+        with_buffer = peak_rss_mb()
+    stats = RunStats()
+    stats.on_fit_start(None, SimpleNamespace(device=torch.device("cpu")))
+    after_reset = stats.summary(torch.device("cpu"))["peak_memory_mb"]
+    assert after_reset < with_buffer - 200, (with_buffer, after_reset)

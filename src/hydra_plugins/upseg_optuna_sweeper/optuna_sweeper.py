@@ -5,7 +5,8 @@ with SQLAlchemy 2 only with deprecation warnings and fails on any persistent sto
 with an ``AssertionError`` in its schema-version check), and pinning it would hold back every other user of Optuna in
 the same environment. This sweeper works with Optuna 3 and newer and keeps hydra-optuna-sweeper's keys
 (``sampler``, ``direction``, ``storage``, ``study_name``, ``n_trials``, ``n_jobs``, ``max_failure_rate``,
-``params``), its search-space syntax (``choice(…)``, ``range(…)``, ``interval(…)``, ``tag(log, interval(…))``) and
+``params``), its search-space syntax (``choice(…)``, ``range(…)``, ``interval(…)``, ``tag(log, interval(…))``, and
+``glob(…)`` over a config group's options, so that a new decoder is searched without editing a list) and
 its result file, ``<sweep dir>/optimization_results.yaml``. Optuna is imported only when a search runs, so that
 Hydra's plugin scan works without the ``[search]`` extra.
 
@@ -18,9 +19,10 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from hydra.core.config_loader import ConfigLoader
 from hydra.core.config_store import ConfigStore
 from hydra.core.override_parser.overrides_parser import OverridesParser
-from hydra.core.override_parser.types import ChoiceSweep, IntervalSweep, Override, RangeSweep, Transformer
+from hydra.core.override_parser.types import ChoiceSweep, Glob, IntervalSweep, Override, RangeSweep, Transformer
 from hydra.core.plugins import Plugins
 from hydra.core.utils import JobReturn, JobStatus
 from hydra.plugins.sweeper import Sweeper
@@ -52,7 +54,8 @@ def distribution(override: Override) -> Any:
 
     value = override.value()
     if override.is_choice_sweep() or (override.is_range_sweep() and value.shuffle):
-        assert isinstance(value, ChoiceSweep | RangeSweep)
+        assert isinstance(value, ChoiceSweep | RangeSweep | Glob)
+        # a glob lists the matching options of its config group (through the parser's config loader)
         return CategoricalDistribution(list(override.sweep_iterator(transformer=Transformer.encode)))
     if override.is_range_sweep():
         assert isinstance(value, RangeSweep)
@@ -70,15 +73,16 @@ def distribution(override: Override) -> Any:
     raise ValueError(f"{override.input_line} is not a sweep Optuna can sample from")
 
 
-def search_space(arguments: list[str]) -> tuple[dict[str, Any], list[str]]:
-    """``({key: distribution}, [the other overrides, as given])`` of sweep and fixed overrides.
+def search_space(arguments: list[str], config_loader: ConfigLoader | None = None) -> tuple[dict[str, Any], list[str]]:
+    """``({key: distribution}, [the other overrides, as given])`` of sweep and fixed overrides; ``config_loader``
+    lists a config group's options for a ``glob(…)``.
 
     A later override of a key replaces an earlier one, sweep or not: ``decoder=carafe`` on the command line takes
     the decoder out of the config's search space.
     """
     space: dict[str, Any] = {}
     fixed: dict[str, str] = {}
-    for override in OverridesParser.create().parse_overrides(arguments):
+    for override in OverridesParser.create(config_loader).parse_overrides(arguments):
         key = override.get_key_element()
         if override.is_sweep_override():
             space[key] = distribution(override)
@@ -139,7 +143,10 @@ class OptunaSweeper(Sweeper):
         import optuna
 
         assert self.config is not None and self.launcher is not None
-        space, fixed = search_space([f"{key}={value}" for key, value in self.params.items()] + list(arguments))
+        assert self.hydra_context is not None
+        space, fixed = search_space(
+            [f"{key}={value}" for key, value in self.params.items()] + list(arguments), self.hydra_context.config_loader
+        )
         study = optuna.create_study(
             study_name=self.study_name,
             storage=self.storage,
