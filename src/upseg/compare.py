@@ -84,14 +84,14 @@ COST = [
     ("peak_memory_mb", "peak MB", 0),
     ("train_seconds", "train s", 1),
 ]
-# (per-image file, count prefix, label, score): the paired differences against the baseline; the class-1 Dice
-# (vessel, membrane) only on two-class data
+# (per-image file, count prefix, label, score, number of classes it needs or None): the paired differences against
+# the baseline; the class-1 Dice (vessel, cell) only on two-class data
 DIFFERENCES = [
-    ("final", "", "ΔmIoU final", pooled_miou),
-    ("final", "boundary_", "ΔbIoU final", pooled_miou),
-    ("best", "", "ΔmIoU best", pooled_miou),
-    ("best", "boundary_", "ΔbIoU best", pooled_miou),
-    ("final", "", "Δclass-1 Dice final", pooled_positive_dice),
+    ("final", "", "ΔmIoU final", pooled_miou, None),
+    ("final", "boundary_", "ΔbIoU final", pooled_miou, None),
+    ("best", "", "ΔmIoU best", pooled_miou, None),
+    ("best", "boundary_", "ΔbIoU best", pooled_miou, None),
+    ("final", "", "Δclass-1 Dice final", pooled_positive_dice, 2),
 ]
 
 
@@ -209,12 +209,13 @@ def aligned(
 
 def paired_intervals(comparison: Comparison, samples: int, confidence: float, seed: int) -> None:
     """Fill ``comparison.differences`` and ``.intervals`` from the runs' per-image files."""
-    for which, prefix, label, score in DIFFERENCES:
-        counts = per_image_counts(comparison.rows, which)
+    files = {which: per_image_counts(comparison.rows, which) for which in PER_IMAGE_FILES}  # each file read once
+    for which, prefix, label, score, needs_classes in DIFFERENCES:
+        counts = files[which]
         if comparison.baseline not in counts:
             continue
         classes = counts[comparison.baseline][0][1].counts[f"{prefix}intersection"].shape[1]
-        if score is pooled_positive_dice and classes != 2:
+        if needs_classes is not None and classes != needs_classes:
             continue
         own, difference = compare_decoders(
             aligned(counts, prefix, score), comparison.baseline, samples=samples, confidence=confidence, seed=seed
@@ -325,7 +326,7 @@ def differences_section(comparison: Comparison, confidence: float, samples: int)
         return lines[:-1]
     if not comparison.differences:
         return lines + ["The baseline's runs have no per-image scores, so no interval can be computed."]
-    labels = [label for *_, label, _ in DIFFERENCES if label in comparison.differences]
+    labels = [label for _, _, label, _, _ in DIFFERENCES if label in comparison.differences]
     lines += ["| decoder | " + " | ".join(labels) + " |", "|" + "---|" * (len(labels) + 1)]
     for entry in comparison.table:
         decoder = entry["decoder"]
