@@ -17,7 +17,7 @@ from upseg.benchmark import (
     write_results,
 )
 from upseg.upsample import UPSAMPLERS
-from upseg.upsample.functional import IMPLS
+from upseg.upsample.ops.direct_conv import IMPLS
 
 
 def test_every_upsampler_gets_a_row_with_a_positive_time(tmp_path):

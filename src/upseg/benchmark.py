@@ -37,7 +37,7 @@ from torch import Tensor, nn
 from upseg.cost import forward_flops, parameter_count, peak_tensor_bytes
 from upseg.models import build_model
 from upseg.upsample import UPSAMPLERS, build_upsampler, needs_guide
-from upseg.upsample.functional import IMPLS
+from upseg.upsample.ops.direct_conv import IMPLS
 
 BASELINE = "transpose"
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp64": torch.float64}

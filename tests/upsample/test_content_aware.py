@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from upsampler_inputs import randomised
 
 from upseg.upsample import build_upsampler
-from upseg.upsample.reassembly import reassemble
+from upseg.upsample.ops.reassembly import reassemble
 
 EXACT = {"rtol": 1e-12, "atol": 1e-12}
 

@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from upseg.upsample import conv_transpose2d_direct
-from upseg.upsample.functional import rotate_and_swap_kernel, zero_insert_and_pad
+from upseg.upsample.ops.direct_conv import rotate_and_swap_kernel, zero_insert_and_pad
 
 
 def test_worked_example_2x2_by_3x3_gives_4x4():

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from torch import nn
 
 from upseg.upsample import DirectConvTranspose2d, build_upsampler, conv_transpose2d_direct
-from upseg.upsample.functional import IMPLS
+from upseg.upsample.ops.direct_conv import IMPLS
 
 TOLERANCE = {torch.float64: {"rtol": 1e-12, "atol": 1e-12}, torch.float32: {"rtol": 1e-5, "atol": 2e-5}}
 GRADIENTS = ("output", "grad input", "grad weight", "grad bias")

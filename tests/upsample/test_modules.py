@@ -8,8 +8,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from upseg.upsample import UPSAMPLERS, DirectConvTranspose2d, build_upsampler, subpixel
-from upseg.upsample.functional import IMPLS
+from upseg.upsample import UPSAMPLERS, DirectConvTranspose2d, build_upsampler
+from upseg.upsample.ops import polyphase
+from upseg.upsample.ops.direct_conv import IMPLS
 from upseg.upsample.registry import upsampler_options
 
 LAYER_ARGS = [
@@ -111,7 +112,7 @@ def test_transpose_and_direct_share_state_and_output(init, scale, impl):
 def test_direct_trains_after_its_first_call_ran_under_inference_mode():
     # Lightning's sanity check runs validation under inference_mode before the first training step; a tensor made
     # there and reused (the sub-pixel tap index is made once) must still be savable for backward.
-    subpixel._slot_index.cache_clear()
+    polyphase._slot_index.cache_clear()
     layer = build_upsampler("direct", 3, 2, 2, impl="subpixel")
     reference = build_upsampler("transpose", 3, 2, 2)
     reference.load_state_dict(layer.state_dict())
@@ -127,11 +128,11 @@ def test_direct_trains_after_its_first_call_ran_under_inference_mode():
 
 def test_direct_makes_its_tap_index_once_per_layout_and_device():
     # A new index tensor per call would copy host to device at every step, and that copy waits for the GPU.
-    subpixel._slot_index.cache_clear()
+    polyphase._slot_index.cache_clear()
     layer = build_upsampler("direct", 3, 2, 2, impl="subpixel")
     for _ in range(3):
         layer(torch.randn(2, 3, 4, 4))
-    info = subpixel._slot_index.cache_info()
+    info = polyphase._slot_index.cache_info()
     assert (info.misses, info.hits) == (1, 2)
 
 

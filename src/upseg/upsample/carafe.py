@@ -10,12 +10,12 @@ Kernel prediction, from the input itself:
 
 so every output pixel gets its own ``k_up×k_up`` kernel (``up_kernel``, default 5), non-negative and summing to one.
 
-Reassembly (:func:`upseg.upsample.reassembly.reassemble`): output pixel ``(i, j)`` is the kernel-weighted sum of the
+Reassembly (:func:`upseg.upsample.ops.reassembly.reassemble`): output pixel ``(i, j)`` is the kernel-weighted sum of the
 ``k_up×k_up`` neighbourhood of source pixel ``(⌊i/s⌋, ⌊j/s⌋)``, zero outside the image, the same weights for every
 channel.
 
 CARAFE keeps the channel count; the registry's ``out_channels`` comes from a 1×1 projection of the input BEFORE the
-reassembly, at the low resolution (:mod:`upseg.upsample.projection`): the reassembly's weights are shared by all
+reassembly, at the low resolution (:mod:`upseg.upsample.ops.projection`): the reassembly's weights are shared by all
 channels, so projecting first gives the same result (up to the projection's bias near the border) for ``s²`` times
 fewer multiply-adds, and the reassembly then works on ``C_out`` channels instead of ``C_in``. The kernels are
 predicted from the unprojected input. As in the paper, the content encoder starts near zero (normal, std 0.001), so
@@ -30,9 +30,9 @@ from __future__ import annotations
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from upseg.upsample.options import odd_kernel, positive_int
-from upseg.upsample.projection import channel_projection
-from upseg.upsample.reassembly import reassemble
+from upseg.upsample.ops.options import odd_kernel, positive_int
+from upseg.upsample.ops.projection import channel_projection
+from upseg.upsample.ops.reassembly import reassemble
 from upseg.upsample.registry import register_upsampler
 
 

@@ -1,7 +1,7 @@
 """DySample: upsampling by point sampling (Liu et al., "Learning to Upsample by Learning to Sample", ICCV 2023).
 
 ``N×C_in×h×w`` → ``N×C_out×sh×sw``. The input is first projected to ``C_out`` channels by a 1×1 convolution at the
-low resolution (:mod:`upseg.upsample.projection`; exact with one group, and ``s²`` times cheaper than after), and
+low resolution (:mod:`upseg.upsample.ops.projection`; exact with one group, and ``s²`` times cheaper than after), and
 those channels are split into ``g`` groups (``groups``, default 4) of ``C_out/g``.
 
 Offsets: a 1×1 convolution of the input predicts ``2·g·s²`` channels per source pixel, scaled by 0.25 (the paper's
@@ -30,8 +30,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from upseg.upsample.options import divisor
-from upseg.upsample.projection import channel_projection
+from upseg.upsample.ops.options import divisor
+from upseg.upsample.ops.projection import channel_projection
 from upseg.upsample.registry import register_upsampler
 
 STATIC_SCOPE = 0.25  # offsets of at most a quarter pixel (times the prediction) keep sampling points apart

@@ -15,8 +15,8 @@ pixel per output pixel over the guide but one pixel per ``s`` output pixels over
 upsampling the decoder feature first. The guide is what lets the ``s²`` sub-pixels of one source pixel tell apart
 which side of an edge they lie on.
 
-Reassembly (:func:`upseg.upsample.reassembly.reassemble`, ``up_kernel`` = k_up, default 5): CARAFE's, of ``x``
-projected to ``C_out`` channels at the low resolution (:mod:`upseg.upsample.projection`).
+Reassembly (:func:`upseg.upsample.ops.reassembly.reassemble`, ``up_kernel`` = k_up, default 5): CARAFE's, of ``x``
+projected to ``C_out`` channels at the low resolution (:mod:`upseg.upsample.ops.projection`).
 
 Gate (``gate=true``): ``G = sigmoid(nearest_s(conv1×1(x)))``, one channel, mixes the guide back in:
 
@@ -33,9 +33,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from upseg.upsample.options import odd_kernel, positive_int
-from upseg.upsample.projection import channel_projection
-from upseg.upsample.reassembly import reassemble
+from upseg.upsample.ops.options import odd_kernel, positive_int
+from upseg.upsample.ops.projection import channel_projection
+from upseg.upsample.ops.reassembly import reassemble
 from upseg.upsample.registry import register_upsampler
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from upseg.upsample.options import odd_kernel
+from upseg.upsample.ops.options import odd_kernel
 from upseg.upsample.registry import register_upsampler
 
 

@@ -1,10 +1,11 @@
-"""Learned transposed-convolution upsamplers: ``transpose`` (nn.ConvTranspose2d) and ``direct`` (ours).
+"""``transpose``: the learned transposed-convolution upsampler, ``nn.ConvTranspose2d``.
 
-Both map ``N×C_in×H×W`` → ``N×C_out×sH×sW`` with kernel ``k = 2s − s mod 2``, stride ``s`` and padding
+It maps ``N×C_in×H×W`` → ``N×C_out×sH×sW`` with kernel ``k = 2s − s mod 2``, stride ``s`` and padding
 ``p = (k − s) // 2`` — Caffe/FCN's choice, for which ``(H−1)·s − 2p + k = s·H`` exactly and each output pixel sees
 the same number of taps. Another ``kernel_size`` gets the padding and output padding that keep the size ``s·H``.
-``init="bilinear"`` sets the kernel to bilinear interpolation (FCN), channel ``i`` → channel ``i``. ``direct`` also
-takes ``impl`` (``"subpixel"`` or ``"zero_insertion"``), which changes the speed, never the state dict or the output.
+``init="bilinear"`` sets the kernel to bilinear interpolation (FCN), channel ``i`` → channel ``i``
+(:mod:`upseg.upsample.ops.transpose_geometry`). ``direct`` (:mod:`upseg.upsample.direct`) is the same layer computed
+as an ordinary convolution.
 """
 
 from __future__ import annotations
@@ -12,42 +13,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from upseg.upsample.direct import DirectConvTranspose2d
-from upseg.upsample.functional import DEFAULT_IMPL, validate_impl
+from upseg.upsample.ops.transpose_geometry import bilinear_kernel, transpose_geometry
 from upseg.upsample.registry import register_upsampler
-
-
-def bilinear_kernel(kernel_size: int, dtype: torch.dtype = torch.float32) -> Tensor:
-    """``k×k`` bilinear interpolation kernel (FCN's ``upsample_filt``): ``(1 − |x/f − c|)(1 − |y/f − c|)``.
-
-    ``f = ceil(k/2)``, ``c = (2f − 1 − f mod 2) / 2f``. With stride ``s``, ``k = 2s − s mod 2`` and padding
-    ``(k − s) // 2`` a transposed convolution with it equals ``F.interpolate(..., mode="bilinear",
-    align_corners=False)`` away from the borders.
-    """
-    factor = (kernel_size + 1) // 2
-    center = (2 * factor - 1 - factor % 2) / (2 * factor)
-    og = torch.arange(kernel_size, dtype=torch.float64) / factor
-    filt = 1 - (og - center).abs()
-    return torch.outer(filt, filt).to(dtype)
-
-
-def transpose_geometry(scale_factor: int, kernel_size: int | None) -> tuple[int, int, int]:
-    """``(kernel_size, padding, output_padding)`` for which a stride-``s`` transposed conv gives exactly ``s·H``."""
-    kernel = 2 * scale_factor - scale_factor % 2 if kernel_size is None else kernel_size
-    if kernel < 1:
-        raise ValueError(f"kernel_size must be positive, got {kernel}")
-    # Need k + op − 2p = s with p ≥ 0 and 0 ≤ op < s.
-    excess = kernel - scale_factor
-    if excess >= 0:
-        padding, output_padding = (excess + 1) // 2, excess % 2
-    else:
-        padding, output_padding = 0, -excess
-    if output_padding >= scale_factor:
-        raise ValueError(
-            f"kernel_size={kernel} cannot upsample by exactly {scale_factor}: pick a kernel of the same parity as "
-            f"the scale factor, or any kernel when scale_factor > 1"
-        )
-    return kernel, padding, output_padding
 
 
 @register_upsampler("transpose")
@@ -95,25 +62,3 @@ class TransposeUpsampler(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         return self.conv(x)
-
-
-@register_upsampler("direct")
-class DirectUpsampler(TransposeUpsampler):
-    """``transpose`` computed by :class:`DirectConvTranspose2d`, plus option ``impl``: same state dict and output."""
-
-    conv_class = DirectConvTranspose2d
-
-    def __init__(
-        self,
-        in_channels: int,
-        out_channels: int,
-        scale_factor: int,
-        *,
-        kernel_size: int | None = None,
-        init: str = "default",
-        bias: bool = True,
-        impl: str = DEFAULT_IMPL,
-    ) -> None:
-        validate_impl(impl)  # before building, so a bad name fails fast
-        super().__init__(in_channels, out_channels, scale_factor, kernel_size=kernel_size, init=init, bias=bias)
-        self.conv.impl = impl

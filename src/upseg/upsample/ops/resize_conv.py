@@ -1,4 +1,4 @@
-"""Resize-convolution upsamplers (Odena et al., 2016): a fixed interpolation, then a learned convolution.
+"""The resize-convolution upsampler base (Odena et al., 2016): a fixed interpolation, then a learned convolution.
 
 ``N×C_in×H×W`` → interpolate by ``s`` → ``N×C_in×sH×sW`` → ``conv2d(k, padding=k//2)`` → ``N×C_out×sH×sW``.
 The fixed resize spreads every input pixel over all ``s×s`` output phases alike, so no checkerboard can arise.
@@ -9,8 +9,7 @@ from __future__ import annotations
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from upseg.upsample.options import odd_kernel
-from upseg.upsample.registry import register_upsampler
+from upseg.upsample.ops.options import odd_kernel
 
 
 class ResizeConvUpsampler(nn.Module):
@@ -39,17 +38,3 @@ class ResizeConvUpsampler(nn.Module):
 
     def extra_repr(self) -> str:
         return f"mode={self.mode!r}, scale_factor={self.scale_factor}"
-
-
-@register_upsampler("bilinear")
-class BilinearUpsampler(ResizeConvUpsampler):
-    """Bilinear resize (``align_corners=False``) then convolution."""
-
-    mode = "bilinear"
-
-
-@register_upsampler("nearest")
-class NearestUpsampler(ResizeConvUpsampler):
-    """Nearest-neighbour resize then convolution."""
-
-    mode = "nearest"

@@ -3,7 +3,6 @@ values it accepts (the scripts turn it into one line)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 
@@ -31,11 +30,4 @@ def divisor(name: str, value: Any, of_name: str, of: int) -> int:
     if not _is_int(value) or value < 1 or of % value:
         valid = ", ".join(str(d) for d in range(1, of + 1) if of % d == 0)
         raise ValueError(f"{name}={value!r} must divide {of_name}={of}; valid values: {valid}")
-    return value
-
-
-def choice(name: str, value: Any, choices: Sequence[Any]) -> Any:
-    """``value`` if it is one of ``choices``."""
-    if value not in choices:
-        raise ValueError(f"{name} must be one of {', '.join(map(repr, choices))}, got {value!r}")
     return value

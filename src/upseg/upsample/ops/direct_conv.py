@@ -15,7 +15,7 @@ This is the matrix view made concrete: a convolution is ``y = C·vec(x)`` for a 
 convolution is ``Cᵀ·vec(y)``, and ``Cᵀ`` is itself a convolution with the rotated kernel over the dilated input.
 
 That recipe (``impl="zero_insertion"``, kept as the reference) multiplies by the inserted zeros, about ``s²`` times
-the work needed. ``impl="subpixel"`` (:mod:`upseg.upsample.subpixel`) splits the same convolution into its ``s²``
+the work needed. ``impl="subpixel"`` (:mod:`upseg.upsample.ops.polyphase`) splits the same convolution into its ``s²``
 sub-pixel phases, one ordinary convolution of the un-dilated input, and is the default because it measured faster
 (``docs/benchmarks.md``).
 """
@@ -27,13 +27,13 @@ from collections.abc import Sequence
 import torch.nn.functional as F
 from torch import Tensor
 
-from upseg.upsample.subpixel import conv_transpose2d_subpixel
+from upseg.upsample.ops.polyphase import conv_transpose2d_polyphase
 
 IntOrPair = int | Sequence[int]
 
 IMPLS = ("subpixel", "zero_insertion")
 """Ways to compute it: ``subpixel`` (one convolution of the input, phases as channels; see
-:mod:`upseg.upsample.subpixel`) and ``zero_insertion`` (the literal recipe above, the reference)."""
+:mod:`upseg.upsample.ops.polyphase`) and ``zero_insertion`` (the literal recipe above, the reference)."""
 DEFAULT_IMPL = "subpixel"  # the faster of the two at every decoder shape measured in docs/benchmarks.md
 
 
@@ -153,8 +153,8 @@ def conv_transpose2d_direct(
 
     ``impl="subpixel"`` (default): the convolution runs over the input itself, with the ``s_h·s_w`` sub-kernels of
     the rotated kernel as output channels, and the phases are interleaved into the output — no multiplications by
-    inserted zeros (see :mod:`upseg.upsample.subpixel`). Both are exact for every argument; they differ only in speed
-    and floating-point summation order.
+    inserted zeros (see :mod:`upseg.upsample.ops.polyphase`). Both are exact for every argument; they differ only in
+    speed and floating-point summation order.
     """
     validate_impl(impl)
     stride_hw = _pair(stride, "stride")
@@ -180,7 +180,7 @@ def conv_transpose2d_direct(
         )
 
     if impl == "subpixel":
-        output = conv_transpose2d_subpixel(
+        output = conv_transpose2d_polyphase(
             input, weight, bias, stride_hw, padding_hw, output_padding_hw, groups, dilation_hw
         )
         return output.squeeze(0) if unbatched else output

@@ -258,7 +258,7 @@ def _interleave(
     return phases.permute(0, 1, 4, 2, 5, 3).reshape(batch, out_channels, height, width)
 
 
-def conv_transpose2d_subpixel(
+def conv_transpose2d_polyphase(
     input: Tensor,
     weight: Tensor,
     bias: Tensor | None,
