@@ -1,7 +1,7 @@
 """Time every upsampler forward+backward at decoder shapes: ``python scripts/benchmark.py [--quick] [--out DIR]``.
 
 Prints a table of median times and ratios to ``transpose`` (nn.ConvTranspose2d) and, with ``--out``, writes
-benchmark.json and benchmark.md there. See ``upseg.benchmark`` for what is measured.
+benchmark.json and benchmark.md there. See ``upseg.analysis.benchmark`` for what is measured.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from upseg.benchmark import (
+from upseg.analysis.benchmark import (
     DECODER_SHAPES,
     DTYPES,
     Row,

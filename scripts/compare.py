@@ -5,7 +5,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from upseg.compare import compare
+from upseg.analysis.compare import compare
 from upseg.errors import UpsegError
 
 

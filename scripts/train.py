@@ -11,11 +11,12 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig
 
-os.environ.setdefault("UPSEG_ROOT", str(Path(__file__).resolve().parents[1]))
+REPO = Path(__file__).resolve().parents[1]
+os.environ.setdefault("UPSEG_ROOT", str(REPO))
 
-from upseg.cli import run_task  # noqa: E402
-from upseg.extras import check_extras  # noqa: E402
-from upseg.train import train  # noqa: E402
+from upseg.cli.overrides import check_command_line  # noqa: E402
+from upseg.cli.task import run_task  # noqa: E402
+from upseg.training.train import train  # noqa: E402
 
 
 @hydra.main(version_base="1.3", config_path="../configs", config_name="train")
@@ -25,5 +26,5 @@ def main(cfg: DictConfig) -> float | None:
 
 
 if __name__ == "__main__":
-    check_extras(sys.argv[1:])  # a launcher or sweeper whose extra is missing: one line naming the pip install
+    check_command_line(REPO / "configs", "train", sys.argv[1:])  # a missing extra, a key or option not in the configs
     main()

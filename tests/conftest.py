@@ -1,22 +1,21 @@
-"""Shared test fixtures: the real Hydra configs composed for CPU test runs (as lightning-hydra-template's tests do),
-and records of how closely `direct` matches PyTorch and the content-aware upsamplers match their loop references,
-printed after every run."""
+"""Shared test fixtures: the real Hydra configs composed for CPU test runs (:mod:`tests.helpers.configs`), the scripts
+run as a user would (:mod:`tests.helpers.scripts`), and records of how closely `direct` matches PyTorch and the
+content-aware upsamplers match their loop references, printed after every run."""
 
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 import torch
-from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
-from hydra.core.hydra_config import HydraConfig
-from omegaconf import DictConfig, open_dict
+from omegaconf import DictConfig
+
+from tests.helpers.configs import FAST, compose_config
+from tests.helpers.scripts import Scripts
 
 # Two cores in CI: one intra-op thread per test process keeps timings stable and avoids oversubscription.
 torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
@@ -78,48 +77,12 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):  # noqa: ARG0
         )
 
 
-REPO = Path(__file__).resolve().parents[1]
-CONFIG_DIR = str(REPO / "configs")
-
-# A few tiny batches of shapes on the CPU, no progress bar.
-FAST = [
-    "experiment=quickstart",
-    "data.num_train=8",
-    "data.num_val=4",
-    "data.num_test=4",
-    "data.image_size=32",
-    "data.batch_size=4",
-    "trainer.max_epochs=1",
-    "trainer.enable_progress_bar=false",
-    "trainer.enable_model_summary=false",
-    "~callbacks.rich_progress_bar",
-]
-
-
-def compose_config(config_name: str, tmp_path: Path, overrides: Sequence[str] = ()) -> DictConfig:
-    """``configs/<config_name>.yaml`` with ``overrides``, its Hydra runtime set and outputs under ``tmp_path``."""
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
-        cfg = compose(config_name, overrides=list(overrides), return_hydra_config=True)
-    HydraConfig.instance().set_config(cfg)
-    with open_dict(cfg):
-        cfg.paths.output_dir = str(tmp_path)
-        cfg.paths.log_dir = str(tmp_path / "logs")
-        cfg.paths.data_dir = str(tmp_path / "data")
-        del cfg.hydra  # as in a real run: Hydra's own node lives in HydraConfig, not in the task's config
-    return cfg
-
-
-def compose_train_config(tmp_path: Path, overrides: Sequence[str] = ()) -> DictConfig:
-    return compose_config("train", tmp_path, overrides)
-
-
 @pytest.fixture
 def train_config(tmp_path: Path) -> Callable[..., DictConfig]:
     """``train_config(*overrides, fast=True)``: a composed training config writing into a fresh temporary folder."""
 
     def make(*overrides: str, fast: bool = True, output: Path | None = None) -> DictConfig:
-        return compose_train_config(output or tmp_path, [*(FAST if fast else []), *overrides])
+        return compose_config("train", output or tmp_path, [*(FAST if fast else ()), *overrides])
 
     yield make
     GlobalHydra.instance().clear()
@@ -130,41 +93,6 @@ def compose_configs() -> Callable[..., DictConfig]:
     """``compose_configs(config_name, output_dir, overrides)``: any of the configs/*.yaml, composed for a test."""
     yield compose_config
     GlobalHydra.instance().clear()
-
-
-class Scripts:
-    """Runs ``scripts/<name>`` in a subprocess as a user would: in ``root``, with ``UPSEG_ROOT=root`` so that default
-    run folders land there."""
-
-    QUIET = ["trainer.enable_progress_bar=false", "trainer.enable_model_summary=false", "~callbacks.rich_progress_bar"]
-    # One epoch of the quick start on a handful of 32×32 images: seconds, for tests of the scripts' behaviour.
-    TINY = [
-        "experiment=quickstart",
-        "data.num_train=8",
-        "data.num_val=4",
-        "data.num_test=4",
-        "data.image_size=32",
-        "trainer.max_epochs=1",
-    ]
-
-    @staticmethod
-    def command(script: str, *args: str) -> list[str]:
-        return [sys.executable, str(REPO / "scripts" / script), *args]
-
-    @staticmethod
-    def env(root: Path) -> dict[str, str]:
-        return {**os.environ, "UPSEG_ROOT": str(root)}
-
-    def run(self, script: str, *args: str, root: Path = REPO, timeout: float = 600) -> subprocess.CompletedProcess:
-        """Run to the end; stdout and stderr captured as text."""
-        command = self.command(script, *args)
-        return subprocess.run(command, cwd=root, env=self.env(root), capture_output=True, text=True, timeout=timeout)
-
-    def start(self, script: str, *args: str, root: Path = REPO) -> subprocess.Popen:
-        """Start and return at once (to signal the process), stdout and stderr piped as text."""
-        command = self.command(script, *args)
-        pipe = subprocess.PIPE
-        return subprocess.Popen(command, cwd=root, env=self.env(root), stdout=pipe, stderr=pipe, text=True)
 
 
 @pytest.fixture(scope="session")

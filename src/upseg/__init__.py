@@ -11,7 +11,7 @@ __all__ = ["SegmentationModule"]
 def __getattr__(name: str) -> Any:
     # Loaded on first use, so that `import upseg.upsample` costs torch alone, not Lightning, Hydra and torchmetrics.
     if name == "SegmentationModule":
-        from upseg.module import SegmentationModule
+        from upseg.training.module import SegmentationModule
 
         return SegmentationModule
     raise AttributeError(f"module 'upseg' has no attribute {name!r}")

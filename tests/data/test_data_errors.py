@@ -11,15 +11,15 @@ import pytest
 import torchvision.datasets.oxford_iiit_pet
 import torchvision.datasets.sbd
 import torchvision.datasets.voc
-from dataset_fixtures import PETS_TEST, PETS_TRAINVAL, VOC_VAL, write_folder, write_pets, write_sbd, write_voc
 from hydra.utils import instantiate
 from PIL import Image
 from torch.utils.data import DataLoader
 from torchvision.datasets import OxfordIIITPet, SBDataset
 
-from upseg.cli import one_line, user_error
+from tests.helpers.datasets import PETS_TEST, PETS_TRAINVAL, VOC_VAL, write_folder, write_pets, write_sbd, write_voc
+from upseg.cli.task import one_line, user_error
 from upseg.errors import ConfigError, DataError
-from upseg.train import train
+from upseg.training.train import train
 
 TORCHVISION_URLS = {
     "pets": [url for url, _ in OxfordIIITPet._RESOURCES],

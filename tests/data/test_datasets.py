@@ -9,7 +9,11 @@ import numpy as np
 import pytest
 import torch
 import yaml
-from dataset_fixtures import (
+from hydra.utils import instantiate
+from PIL import Image
+from torch.utils.data import ConcatDataset, Dataset, Subset
+
+from tests.helpers.datasets import (
     FOLDER_CLASSES,
     PETS_TEST,
     PETS_TRAINVAL,
@@ -25,13 +29,10 @@ from dataset_fixtures import (
     write_sbd,
     write_voc,
 )
-from hydra.utils import instantiate
-from PIL import Image
-from torch.utils.data import ConcatDataset, Dataset, Subset
-
 from upseg.data import FolderDataModule, PetsDataModule, VOCAugDataModule, VOCDataModule
 from upseg.data.samples import relabel
-from upseg.train import build_module, train
+from upseg.training.build import build_module
+from upseg.training.train import train
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 
@@ -177,7 +178,8 @@ def test_eval_batches_of_differently_sized_images_are_padded_with_ignore_index(t
     data.setup("fit")
     raw = [data.raw_dataset("val")[i] for i in range(2)]
     assert {mask.shape for _, mask in raw} == set(SIZES)
-    images, masks = next(iter(data.val_dataloader()))
+    images, masks, indices = next(iter(data.val_dataloader()))
+    assert indices.tolist() == [0, 1]  # the batch carries each sample's dataset index
     height, width = max(h for h, _ in SIZES), max(w for _, w in SIZES)
     assert images.shape == (2, 3, height, width) and masks.shape == (2, height, width)
     for (_, mask), padded, image in zip(raw, masks.numpy(), images.numpy(), strict=True):

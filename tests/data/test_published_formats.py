@@ -9,7 +9,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from dataset_fixtures import (
+from hydra.utils import instantiate
+from PIL import Image
+
+from tests.helpers.datasets import (
     DRIVE_PALETTE_GIF,
     DRIVE_TEST,
     DRIVE_TRAIN,
@@ -22,14 +25,11 @@ from dataset_fixtures import (
     write_drive,
     write_isbi,
 )
-from hydra.utils import instantiate
-from PIL import Image
-
-from upseg.cli import user_error
+from upseg.cli.task import user_error
 from upseg.data.folder import parse_indices
 from upseg.data.samples import rgb_array
 from upseg.errors import ConfigError, DataError
-from upseg.train import train
+from upseg.training.train import train
 
 
 def stems(dataset) -> list[str]:
@@ -206,8 +206,8 @@ def test_script_names_a_broken_drive_folder_in_one_line(scripts, tmp_path, damag
         "data.num_workers=0",
         "train=false",  # test the initial weights: the damage is in the test split (train's is not even listed)
         "model=unet_small",
-        "model.depth=2",
-        "model.base_width=8",
+        "model.net.depth=2",
+        "model.net.base_width=8",
         "trainer=cpu",
         *scripts.QUIET,
         f"hydra.run.dir={tmp_path / 'run'}",

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from hydra.utils import instantiate
 
-from upseg.train import train
+from upseg.training.train import train
 
 SHARED = Path(__file__).resolve().parents[2] / ".." / "shared" / "datasets"
 ROOTS = {"drive": SHARED / "drive", "isbi2012": SHARED / "isbi2012-membranes"}

@@ -44,7 +44,8 @@ def test_bad_settings_raise_config_errors(kwargs):
 def test_datamodule_serves_normalised_images_and_integer_masks():
     data = ShapesDataModule(num_train=6, num_val=3, num_test=3, image_size=32, batch_size=4, num_workers=0)
     data.setup("fit")
-    images, masks = next(iter(data.train_dataloader()))
+    images, masks, indices = next(iter(data.train_dataloader()))
+    assert sorted(indices.tolist()) == sorted(set(indices.tolist())) and set(indices.tolist()) <= set(range(6))
     assert images.shape == (4, 3, 32, 32) and images.dtype == torch.float32
     assert masks.shape == (4, 32, 32) and masks.dtype == torch.int64
     assert -3 < images.mean() < 3 and masks.max() < 4

@@ -7,16 +7,16 @@ import json
 
 import pytest
 
-from upseg.evaluate import evaluate
-from upseg.train import train
+from upseg.evaluation.evaluate import evaluate
+from upseg.training.train import train
 
 TINY = [
     "data.num_train=24",
     "data.num_val=8",
     "data.num_test=8",
     "data.image_size=32",
-    "model.depth=2",
-    "model.base_width=8",
+    "model.net.depth=2",
+    "model.net.base_width=8",
 ]
 
 
@@ -47,6 +47,21 @@ def test_evaluating_the_best_checkpoint_reproduces_the_training_test_miou(
     assert written["class_names"] == ["background", "circle", "square", "triangle"]
     for picture in ("confusion_matrix.png", "predictions.png"):
         assert (tmp_path / "eval" / picture).stat().st_size > 5000
+
+
+def test_per_image_rows_follow_the_images_whatever_the_batch_size(train_config, compose_configs, tmp_path):
+    # 8 test images in batches of 3 end in a short batch of 2: each row must still be its own image's counts.
+    trained = train(train_config(*TINY, output=tmp_path / "train"))
+    rows = {}
+    for batch_size in (1, 3):
+        folder = tmp_path / f"eval{batch_size}"
+        data = ["data=shapes", *TINY[:4], f"data.eval_batch_size={batch_size}"]
+        checkpoint = [f"ckpt_path={trained['last_ckpt']}", "trainer=cpu", "trainer.enable_progress_bar=false"]
+        evaluate(compose_configs("evaluate", folder, [*checkpoint, *data]))
+        with open(folder / "per_image.csv") as f:
+            rows[batch_size] = list(csv.reader(f))
+    assert [row[0] for row in rows[3][1:]] == [str(index) for index in range(8)]
+    assert rows[3] == rows[1]
 
 
 @pytest.mark.parametrize(

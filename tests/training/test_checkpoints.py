@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from upseg.checkpoints import CheckpointRefused, read_checkpoint
 from upseg.errors import UpsegError
+from upseg.training.checkpoints import CheckpointRefused, read_checkpoint
 
 
 class CreatesMarker:
@@ -69,3 +69,24 @@ def test_scripts_refuse_it_in_one_line_and_never_run_it(scripts, tmp_path, scrip
     )
     assert "Traceback" not in result.stderr
     assert not marker.exists()
+
+
+def test_a_checkpoint_from_before_model_net_loads_with_its_network_options(tmp_path):
+    from upseg.training.checkpoints import module_from_checkpoint
+    from upseg.training.module import SegmentationModule
+
+    torch.manual_seed(0)
+    net = {"name": "unet", "depth": 2, "base_width": 4}
+    module = SegmentationModule(net=net, num_classes=3, decoder={"name": "bilinear", "options": {}})
+    old_form = {key: value for key, value in module.hparams.items() if key != "net"}
+    old_form |= {"network": "unet", "depth": 2, "base_width": 4}  # how checkpoints stored the network before
+    path = tmp_path / "old.ckpt"
+    torch.save({"state_dict": module.state_dict(), "hyper_parameters": old_form}, path)
+
+    loaded = module_from_checkpoint(path)
+    assert loaded.hparams.net == net and loaded.net.depth == 2
+    for key, value in module.state_dict().items():
+        torch.testing.assert_close(loaded.state_dict()[key], value)
+    torch.save({"state_dict": {}, "hyper_parameters": {"lr": 1}}, tmp_path / "other.ckpt")
+    with pytest.raises(UpsegError, match="is not an upseg checkpoint"):
+        module_from_checkpoint(tmp_path / "other.ckpt")

@@ -12,8 +12,8 @@ from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
 from upseg import SegmentationModule
-from upseg.models import MODELS
-from upseg.train import build_module
+from upseg.models import NETWORKS
+from upseg.training.build import build_module
 from upseg.upsample import UPSAMPLERS
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
@@ -40,8 +40,10 @@ def test_the_comparison_preset_sweeps_every_registered_upsampler(compose_configs
     swept = override.value().filter(options("decoder")) if override.is_sweep_override() else None
     assert swept == sorted(UPSAMPLERS)
     assert str(sweep.seed) == "0,1,2"
-    networks = {OmegaConf.load(CONFIGS / "model" / f"{name}.yaml").get("network") for name in options("model")}
-    assert networks - {None} == set(MODELS)
+    networks = {
+        OmegaConf.select(OmegaConf.load(CONFIGS / "model" / f"{name}.yaml"), "net.name") for name in options("model")
+    }
+    assert networks - {None} == set(NETWORKS)
 
 
 @pytest.mark.parametrize("model", options("model"))

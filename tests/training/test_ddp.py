@@ -16,7 +16,7 @@ import pytest
 import torch
 
 DATA = ["data.num_train=16", "data.num_val=5", "data.num_test=5", "data.batch_size=4"]
-SMALL_MODEL = ["model.depth=2", "model.base_width=8"]
+SMALL_MODEL = ["model.net.depth=2", "model.net.base_width=8"]
 DDP_CPU = [
     "trainer=ddp",
     "trainer.accelerator=cpu",

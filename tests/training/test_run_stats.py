@@ -10,7 +10,7 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from upseg.callbacks import IntervalTimer, RunStats, peak_rss_mb, reset_peak_rss
+from upseg.training.callbacks import IntervalTimer, RunStats, peak_rss_mb, reset_peak_rss
 
 
 class FakeEvent:

@@ -1,4 +1,4 @@
-"""Training end to end through upseg.train.train and scripts/train.py, on the shapes dataset."""
+"""Training end to end through upseg.training.train.train and scripts/train.py, on the shapes dataset."""
 
 from __future__ import annotations
 
@@ -10,11 +10,11 @@ import pytest
 import torch
 
 from upseg import SegmentationModule
-from upseg.evaluate import evaluate
-from upseg.train import train
+from upseg.evaluation.evaluate import evaluate
+from upseg.training.train import train
 from upseg.upsample import UPSAMPLERS
 
-SMALL_MODEL = {"unet": ["model.depth=2", "model.base_width=8"], "fcn": ["model.head_channels=16"]}
+SMALL_MODEL = {"unet": ["model.net.depth=2", "model.net.base_width=8"], "fcn": ["model.net.head_channels=16"]}
 
 
 @pytest.mark.parametrize("model", ["unet", "fcn"])
@@ -34,7 +34,7 @@ def test_a_few_steps_for_every_model_and_decoder(train_config, compose_configs, 
 
     # The checkpoint alone, read as weights only, rebuilds the exact model, decoder included ...
     restored = SegmentationModule.load_from_checkpoint(written["best_ckpt"], map_location="cpu", weights_only=True)
-    assert restored.hparams.decoder["name"] == decoder and restored.hparams.network == model
+    assert restored.hparams.decoder["name"] == decoder and restored.hparams.net["name"] == model
     assert sum(p.numel() for p in restored.parameters()) == written["parameters"]
     # ... evaluates to the run's test score ...
     evaluated = evaluate(
@@ -91,8 +91,8 @@ def test_short_training_on_shapes_clearly_beats_chance(train_config, tmp_path):
 @pytest.mark.parametrize(
     "override,message",
     [
-        ("decoder=foo", "Could not find 'decoder/foo'"),
-        ("model.depth=-1", "error: model.depth must be a positive int"),
+        ("decoder=foo", "error: decoder=foo is not an option of the decoder group; its options: bilinear,"),
+        ("model.net.depth=-1", "error: model.net.depth must be a positive int"),
         ("data.num_classes=1", "error: data.num_classes must be between 2 and 6"),
         ("ckpt_path=/nonexistent/last.ckpt", "error: ckpt_path /nonexistent/last.ckpt does not exist"),
         ("decoder=carafe decoder.options.up_kernel=4", "error: decoder: up_kernel must be a positive odd int"),
@@ -137,8 +137,8 @@ def test_ddp_trains_with_two_cpu_processes(scripts, tmp_path):
         "data.num_test=8",
         "data.image_size=32",
         "data.batch_size=4",
-        "model.depth=2",
-        "model.base_width=8",
+        "model.net.depth=2",
+        "model.net.base_width=8",
         "trainer.enable_progress_bar=false",
         "~callbacks.rich_progress_bar",
         f"hydra.run.dir={tmp_path}",

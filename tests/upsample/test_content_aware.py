@@ -9,8 +9,8 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
-from upsampler_inputs import randomised
 
+from tests.helpers.upsamplers import randomised
 from upseg.upsample import build_upsampler
 from upseg.upsample.ops.reassembly import reassemble
 

@@ -10,8 +10,8 @@ import sys
 import pytest
 import torch
 from torch.func import functional_call
-from upsampler_inputs import build, inputs, randomised
 
+from tests.helpers.upsamplers import build, inputs, randomised
 from upseg.upsample import UPSAMPLERS
 
 NAMES = sorted(UPSAMPLERS)

@@ -1,6 +1,8 @@
-"""Datasets and the datamodule they share: ``(image N×3×H×W float32, mask N×H×W int64)`` batches."""
+"""Datasets and the datamodule they share, which serves :class:`Batch` es ``(images N×3×H×W float32, masks N×H×W
+int64, indices N int64)``: one datamodule base (:class:`SegmentationDataModule`) and thin datasets over it. Imports
+:mod:`upseg.errors` and the data libraries (torchvision, albumentations, PIL), nothing else of upseg."""
 
-from upseg.data.datamodule import SegmentationDataModule
+from upseg.data.datamodule import Batch, SegmentationDataModule
 from upseg.data.folder import FolderDataModule
 from upseg.data.pets import PetsDataModule
 from upseg.data.shapes import ShapesDataset
@@ -8,6 +10,7 @@ from upseg.data.shapes_datamodule import ShapesDataModule
 from upseg.data.voc import VOCAugDataModule, VOCDataModule
 
 __all__ = [
+    "Batch",
     "FolderDataModule",
     "PetsDataModule",
     "SegmentationDataModule",

@@ -1,16 +1,18 @@
 """The LightningDataModule every dataset goes through.
 
 A subclass only says where its raw samples come from (:meth:`SegmentationDataModule.build_datasets`: ``(image
-H×W×3 uint8, mask H×W int)`` pairs); this class applies the augmentation pipelines and serves batches
-``(images N×3×H×W float32, masks N×H×W int64)``. Eval batches of differently sized images are padded to the largest
-(images with 0, masks with ``ignore_index``), so padding never counts in the loss or the metrics.
+H×W×3 uint8, mask H×W int)`` pairs); this class applies the augmentation pipelines and serves :class:`Batch` es
+``(images N×3×H×W float32, masks N×H×W int64, indices N int64)``, ``indices`` being each sample's position in its
+dataset (so per-image results know their image whatever the sampler or the batch size). Eval batches of
+differently sized images are padded to the largest (images with 0, masks with ``ignore_index``), so padding never
+counts in the loss or the metrics.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import lightning as L
 import numpy as np
@@ -61,24 +63,34 @@ class TransformedDataset(Dataset):
     def __len__(self) -> int:
         return self.length or len(self.source)  # type: ignore[arg-type]
 
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor, int]:
+        """``(image 3×H×W float32, mask H×W int64, index)``."""
         image, mask = self.source[index % len(self.source)]  # type: ignore[arg-type]
         out = self.transform(image=image, mask=np.asarray(mask, dtype=np.int64))
-        return out["image"], out["mask"].long()
+        return out["image"], out["mask"].long(), index % len(self.source)  # type: ignore[arg-type]
 
 
-def pad_collate(ignore_index: int) -> Callable[[list[tuple[torch.Tensor, torch.Tensor]]], tuple[torch.Tensor, ...]]:
+class Batch(NamedTuple):
+    """A batch: ``images N×3×H×W`` float32, ``masks N×H×W`` int64 and the samples' dataset ``indices`` (``N``)."""
+
+    images: torch.Tensor
+    masks: torch.Tensor
+    indices: torch.Tensor
+
+
+def pad_collate(ignore_index: int) -> Callable[[list[tuple[torch.Tensor, torch.Tensor, int]]], Batch]:
     """Collate samples of any size by padding bottom/right to the largest: images with 0, masks with ignore_index."""
 
-    def collate(batch: list[tuple[torch.Tensor, torch.Tensor]]) -> tuple[torch.Tensor, torch.Tensor]:
-        height = max(image.shape[-2] for image, _ in batch)
-        width = max(image.shape[-1] for image, _ in batch)
+    def collate(samples: list[tuple[torch.Tensor, torch.Tensor, int]]) -> Batch:
+        height = max(image.shape[-2] for image, _, _ in samples)
+        width = max(image.shape[-1] for image, _, _ in samples)
         images, masks = [], []
-        for image, mask in batch:
+        for image, mask, _ in samples:
             pad = (0, width - image.shape[-1], 0, height - image.shape[-2])
             images.append(F.pad(image, pad, value=0.0))
             masks.append(F.pad(mask, pad, value=ignore_index))
-        return torch.stack(images), torch.stack(masks)
+        indices = torch.tensor([index for _, _, index in samples], dtype=torch.long)
+        return Batch(torch.stack(images), torch.stack(masks), indices)
 
     return collate
 
@@ -92,7 +104,7 @@ class SegmentationDataModule(L.LightningDataModule):
 
     Subclasses implement :meth:`build_datasets`, pass ``num_classes`` and ``class_names`` to this constructor and
     optionally set ``palette`` (``num_classes×3`` uint8 colours for pictures). The datamodule owns the label space:
-    the model is built with its ``num_classes`` and ``class_names`` (:func:`upseg.train.build_module`).
+    the model is built with its ``num_classes`` and ``class_names`` (:func:`upseg.training.build.build_module`).
     """
 
     def __init__(
@@ -123,6 +135,10 @@ class SegmentationDataModule(L.LightningDataModule):
             raise ConfigError(f"data.num_classes must be at least 2, got {num_classes}")
         if batch_size < 1:
             raise ConfigError(f"data.batch_size must be positive, got {batch_size}")
+        if len(scale_range) != 2 or not 0 < scale_range[0] <= scale_range[1]:
+            raise ConfigError(
+                f"data.scale_range must be [low, high] with 0 < low ≤ high (e.g. [0.5, 2.0]), got {list(scale_range)}"
+            )
         if num_workers is not None and num_workers < 0:
             raise ConfigError(f"data.num_workers must be 0 (load in the main process) or more, got {num_workers}")
         self.num_classes = num_classes

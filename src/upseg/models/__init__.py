@@ -1,28 +1,17 @@
-"""Segmentation networks. Each asks :func:`upseg.upsample.build_upsampler` for its upsamplers and maps
-``N×C×H×W`` → logits ``N×num_classes×H×W`` for any ``H, W``."""
+"""Segmentation networks: the contract every network fulfils (:mod:`.base`), the registry and builder
+(:mod:`.registry`), one module per registered network (``unet``, ``fcn``) and their shared parts (:mod:`.blocks`,
+:mod:`.encoders`). Each network asks the upsampler builder (:mod:`upseg.upsample`) for its upsamplers and maps
+``N×C×H×W`` → logits ``N×num_classes×H×W`` for any ``H, W``. Every module here is imported, so a new network is one
+module with a ``@register_network("name")`` class plus its ``configs/model/<name>.yaml``, with no list to edit.
+Imports :mod:`upseg.upsample`, :mod:`upseg.errors`, torch and torchvision, nothing else of upseg."""
 
-from __future__ import annotations
+import importlib
+import pkgutil
 
-from collections.abc import Mapping
-from typing import Any
+from upseg.models.base import SegmentationNetwork
+from upseg.models.registry import NETWORKS, build_network, register_network
 
-from torch import nn
+for _module in pkgutil.iter_modules(__path__):
+    importlib.import_module(f"{__name__}.{_module.name}")  # importing a module registers its networks
 
-from upseg.errors import ConfigError
-from upseg.models.fcn import FCN
-from upseg.models.unet import UNet
-
-MODELS: dict[str, type[nn.Module]] = {"unet": UNet, "fcn": FCN}
-
-
-def build_model(name: str, num_classes: int, decoder: Mapping[str, Any], **options: Any) -> nn.Module:
-    """The network ``name`` (``unet`` or ``fcn``) with ``decoder = {name, options}`` for its upsamplers."""
-    if name not in MODELS:
-        raise ConfigError(f"unknown model {name!r}; valid models: {', '.join(MODELS)}")
-    try:
-        return MODELS[name](num_classes=num_classes, decoder=decoder, **options)
-    except TypeError as error:
-        raise ConfigError(f"model {name!r}: {error}") from error
-
-
-__all__ = ["FCN", "MODELS", "UNet", "build_model"]
+__all__ = ["NETWORKS", "SegmentationNetwork", "build_network", "register_network"]

@@ -49,9 +49,9 @@ class ResNetEncoder(nn.Module):
     def __init__(self, name: str, in_channels: int, depth: int, weights: str | None = None):
         super().__init__()
         if name not in RESNETS:
-            raise ConfigError(f"model.encoder must be 'plain' or one of {', '.join(RESNETS)}, got {name!r}")
+            raise ConfigError(f"model.net.encoder must be 'plain' or one of {', '.join(RESNETS)}, got {name!r}")
         if not 1 <= depth <= 5:
-            raise ConfigError(f"model.depth must be between 1 and 5 for a ResNet encoder, got {depth}")
+            raise ConfigError(f"model.net.depth must be between 1 and 5 for a ResNet encoder, got {depth}")
         net = torchvision_backbone(name, weights)
         if in_channels != 3:
             net.conv1 = nn.Conv2d(in_channels, 64, 7, stride=2, padding=3, bias=False)
@@ -91,7 +91,7 @@ class FCNBackbone(nn.Module):
             self.stages = nn.ModuleList(net.features[a:b] for a, b in zip(bounds, bounds[1:], strict=False))
             self.channels = [256, 512, 512]
         else:
-            raise ConfigError(f"model.backbone must be one of {', '.join(RESNETS + VGGS)}, got {name!r}")
+            raise ConfigError(f"model.net.backbone must be one of {', '.join(RESNETS + VGGS)}, got {name!r}")
 
     def forward(self, x: Tensor) -> list[torch.Tensor]:
         features = []

@@ -17,15 +17,20 @@ from typing import Any
 from torch import Tensor, nn
 
 from upseg.errors import ConfigError
-from upseg.models.blocks import ConvBNReLU, decoder_upsampler, pad_to_multiple, upsample
+from upseg.models.base import SegmentationNetwork
+from upseg.models.blocks import ConvBNReLU, pad_to_multiple
 from upseg.models.encoders import FCNBackbone
+from upseg.models.registry import register_network
 
 BILINEAR_INIT_UPSAMPLERS = ("transpose", "direct")
 IMAGE_CHANNELS = 3  # the torchvision backbones take RGB
 
 
-class FCN(nn.Module):
+@register_network("fcn")
+class FCN(SegmentationNetwork):
     """FCN with ``variant`` ``"8s"`` (default), ``"16s"`` or ``"32s"``; see the module docstring for shapes."""
+
+    tiny_options = {"head_channels": 8}
 
     def __init__(
         self,
@@ -39,7 +44,7 @@ class FCN(nn.Module):
     ) -> None:
         super().__init__()
         if variant not in ("8s", "16s", "32s"):
-            raise ConfigError(f"model.variant must be '8s', '16s' or '32s', got {variant!r}")
+            raise ConfigError(f"model.net.variant must be '8s', '16s' or '32s', got {variant!r}")
         if num_classes < 2:
             raise ConfigError(f"num_classes must be at least 2, got {num_classes}")
         decoder = dict(decoder)
@@ -56,9 +61,10 @@ class FCN(nn.Module):
             nn.init.zeros_(layer.weight)
             nn.init.zeros_(layer.bias)
         self.up_skip = nn.ModuleList(
-            decoder_upsampler(decoder, num_classes, num_classes, 2, channels) for channels in (c16, c8)[: self.skips]
+            self.decoder_upsampler(decoder, num_classes, num_classes, 2, channels)
+            for channels in (c16, c8)[: self.skips]
         )
-        self.up_final = decoder_upsampler(decoder, num_classes, num_classes, 32 // 2**self.skips, IMAGE_CHANNELS)
+        self.up_final = self.decoder_upsampler(decoder, num_classes, num_classes, 32 // 2**self.skips, IMAGE_CHANNELS)
         self.variant = variant
         self.checkerboard_period = 32 // 2**self.skips  # the final upsampling factor
 
@@ -67,5 +73,5 @@ class FCN(nn.Module):
         f8, f16, f32 = self.backbone(x)
         scores = self.head(f32)
         for up, score, features in zip(self.up_skip, self.score_skip, (f16, f8), strict=False):
-            scores = upsample(up, scores, features) + score(features)
-        return upsample(self.up_final, scores, x)[..., :height, :width]
+            scores = self.upsample(up, scores, features) + score(features)
+        return self.upsample(self.up_final, scores, x)[..., :height, :width]

@@ -18,8 +18,10 @@ import torch
 from torch import Tensor, nn
 
 from upseg.errors import ConfigError
-from upseg.models.blocks import DoubleConv, decoder_upsampler, pad_to_multiple, upsample
+from upseg.models.base import SegmentationNetwork
+from upseg.models.blocks import DoubleConv, pad_to_multiple
 from upseg.models.encoders import PlainEncoder, ResNetEncoder
+from upseg.models.registry import register_network
 
 
 class DecoderStage(nn.Module):
@@ -32,14 +34,17 @@ class DecoderStage(nn.Module):
         self.conv = DoubleConv(up_channels + skip_channels, up_channels)
 
     def forward(self, x: Tensor, skip: Tensor | None, guide: Tensor) -> Tensor:
-        x = upsample(self.up, x, guide)
+        x = SegmentationNetwork.upsample(self.up, x, guide)
         if skip is not None:
             x = torch.cat([x, skip], dim=1)
         return self.conv(x)
 
 
-class UNet(nn.Module):
+@register_network("unet")
+class UNet(SegmentationNetwork):
     """U-Net with a plain (default) or torchvision ResNet encoder; see the module docstring for shapes."""
+
+    tiny_options = {"depth": 2, "base_width": 4}
 
     def __init__(
         self,
@@ -54,14 +59,16 @@ class UNet(nn.Module):
     ) -> None:
         super().__init__()
         if not isinstance(depth, int) or depth < 1:
-            raise ConfigError(f"model.depth must be a positive int (number of down/up stages), got {depth!r}")
+            raise ConfigError(f"model.net.depth must be a positive int (number of down/up stages), got {depth!r}")
         if not isinstance(base_width, int) or base_width < 1:
-            raise ConfigError(f"model.base_width must be a positive int, got {base_width!r}")
+            raise ConfigError(f"model.net.base_width must be a positive int, got {base_width!r}")
         if num_classes < 2:
             raise ConfigError(f"num_classes must be at least 2, got {num_classes}")
         if encoder == "plain":
             if encoder_weights is not None:
-                raise ConfigError("model.encoder_weights needs a torchvision encoder (model.encoder=resnet18|34|50)")
+                raise ConfigError(
+                    "model.net.encoder_weights needs a torchvision encoder (model.net.encoder=resnet18|34|50)"
+                )
             self.encoder: nn.Module = PlainEncoder(in_channels, base_width, depth)
             default_widths = self.encoder.channels[:depth]
         else:
@@ -71,8 +78,8 @@ class UNet(nn.Module):
             decoder_channels = default_widths
         elif len(decoder_channels) != depth or any(not isinstance(c, int) or c < 1 for c in decoder_channels):
             raise ConfigError(
-                f"model.decoder_channels must be {depth} positive ints (one per decoder stage, the shallowest "
-                f"first; model.depth={depth}), got {list(decoder_channels)}"
+                f"model.net.decoder_channels must be {depth} positive ints (one per decoder stage, the shallowest "
+                f"first; model.net.depth={depth}), got {list(decoder_channels)}"
             )
         decoder_channels = list(decoder_channels)
         skip_channels = self.encoder.channels
@@ -81,7 +88,7 @@ class UNet(nn.Module):
         guide_channels = [channels or in_channels for channels in skip_channels]  # the image where no skip exists
         self.decoder = nn.ModuleList(
             DecoderStage(
-                decoder_upsampler(decoder, below[i], decoder_channels[i], 2, guide_channels[i]),
+                self.decoder_upsampler(decoder, below[i], decoder_channels[i], 2, guide_channels[i]),
                 decoder_channels[i],
                 skip_channels[i],
             )

@@ -14,8 +14,8 @@ differ only in their kernels — are reassembled at once by one batched matrix p
 neighbourhood times ``k²×s²`` kernels). The product copies the neighbourhoods once (``k²`` times the input, ``k²/s²``
 times the output) and keeps that copy for the backward pass; nothing ``C·k²``-sized exists at the output resolution.
 Measured at ``N=4, C=128, 64²→128², k=5`` on two CPU cores, forward and backward, peak of the tensors created
-(:mod:`upseg.cost`; the output is 32 MiB): this form 0.42 s and 515 MiB; ``F.unfold`` instead of the view 0.78 s
-and 515 MiB; unfolding at the output resolution (nearest-upsampled neighbourhoods, then a weighted sum) 1.5 s and
+(:mod:`upseg.analysis.cost`; the output is 32 MiB): this form 0.42 s and 515 MiB; ``F.unfold`` instead of the view
+0.78 s and 515 MiB; unfolding at the output resolution (nearest-upsampled neighbourhoods, then a weighted sum) 1.5 s and
 2,477 MiB; a loop over the 25 taps with broadcast multiply-adds 1.9 s and 167 MiB.
 """
 

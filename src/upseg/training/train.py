@@ -1,0 +1,77 @@
+"""Train one run — what ``scripts/train.py`` runs: check the config, seed, build, fit, test the final weights and
+the best-by-validation checkpoint, and write and print the results.
+
+The final weights are the headline (``test/...`` in ``metrics.json``, ``per_image.csv``): a fixed training budget,
+with no choice made on validation noise. The best checkpoint by ``val/mIoU`` is tested too (``best/test/...``,
+``per_image_best.csv``) so that both can be reported.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+from lightning.pytorch.utilities.exceptions import SIGTERMException
+from omegaconf import DictConfig
+
+from upseg.cli.validation import check_config, check_trainer
+from upseg.metrics.results import PER_IMAGE_FILES, write_metrics, write_per_image
+from upseg.training.build import Run, build_run
+from upseg.training.checkpoints import read_checkpoint
+from upseg.training.summary import model_cost, print_summary, run_summary
+from upseg.training.testing import CheckpointState, Evaluation, run_tests
+
+TERMINATED_STATUS = 128 + 15  # the shell's status for a process ended by SIGTERM
+
+
+def check_run(cfg: DictConfig) -> None:
+    """Every check that can fail before anything is built: config values, hardware, the checkpoint to resume."""
+    check_config(cfg)
+    check_trainer(cfg.trainer)
+    if cfg.get("ckpt_path"):
+        read_checkpoint(cfg.ckpt_path)  # weights only: refuses a file that would run code, before Lightning opens it
+
+
+def fit(run: Run, ckpt_path: str | None) -> None:
+    """``trainer.fit``, resuming from ``ckpt_path`` when given (read weights-only)."""
+    try:
+        run.trainer.fit(run.module, datamodule=run.datamodule, ckpt_path=ckpt_path, weights_only=True)
+    except SIGTERMException:
+        # Lightning ends a fit on SIGTERM with SystemExit and no status, which would read as success.
+        raise SystemExit(TERMINATED_STATUS) from None
+
+
+def write_results(output_dir: Path, summary: dict[str, Any], tests: dict[str, Evaluation], run: Run) -> None:
+    """``metrics.json`` and the per-image file of every test in ``output_dir``."""
+    output_dir.mkdir(parents=True, exist_ok=True)
+    write_metrics(output_dir / "metrics.json", summary)
+    for name, result in tests.items():
+        write_per_image(
+            output_dir / PER_IMAGE_FILES[name],
+            result.per_image,
+            run.module.class_names,
+            lambda index: run.datamodule.sample_name("test", index),
+        )
+
+
+def train(cfg: DictConfig) -> dict[str, Any]:
+    """Train (unless ``train=false``), test (unless ``test=false``) and return the run's summary."""
+    check_run(cfg)
+    L.seed_everything(cfg.seed, workers=True)
+    run = build_run(cfg)
+    if cfg.train:
+        fit(run, cfg.get("ckpt_path"))
+    checkpoints = CheckpointState.of(run.trainer)
+    last_val_miou = run.trainer.callback_metrics.get("val/mIoU")  # before testing replaces the logged metrics
+    last_val_miou = last_val_miou.item() if last_val_miou is not None else None
+    tests = {}
+    if cfg.test:
+        tests = run_tests(run.trainer, run.module, run.datamodule, cfg.train, checkpoints.best, cfg.get("ckpt_path"))
+    cost = model_cost(run.module, run.datamodule) if cfg.test else {}
+    summary = run_summary(cfg, run.module, run.trainer, checkpoints, tests, cost, last_val_miou)
+    if run.trainer.is_global_zero:
+        output_dir = Path(cfg.paths.output_dir)
+        write_results(output_dir, summary, tests, run)
+        print_summary(summary, output_dir)
+    return summary
