@@ -36,8 +36,8 @@ def divisor(name: str, value: Any, of_name: str, of: int) -> int:
 def channel_width(name: str, value: Any, in_channels: int) -> int:
     """A channel count given as a positive int, or as ``"in/D"`` (``D`` a positive int): the input's
     ``in_channels // D``, at least 1, a width that follows the input (e.g. ``"in/4"``: 256 → 64, 32 → 8)."""
-    if _is_int(value):
-        return positive_int(name, value)
+    if _is_int(value) and value >= 1:
+        return value
     text = value.replace(" ", "") if isinstance(value, str) else ""
     prefix, _, divisor_text = text.partition("/")
     if prefix == "in" and divisor_text.isdigit() and int(divisor_text) >= 1:

@@ -75,18 +75,20 @@ def chosen_impl(impl: str, features: Tensor) -> str:
     return "torch"
 
 
-def _autocast(tensor: Tensor) -> Tensor:
-    """``tensor`` in the autocast dtype where autocast is on and would cast it (floating point, not float64)."""
-    device_type = tensor.device.type
-    if not torch.is_autocast_enabled(device_type) or not tensor.is_floating_point() or tensor.dtype == torch.float64:
-        return tensor
-    return tensor.to(torch.get_autocast_dtype(device_type))
+def _autocast(features: Tensor, kernels: Tensor) -> tuple[Tensor, Tensor]:
+    """Both in the autocast dtype where autocast is on for ``features``' device and would cast them (floating point,
+    not float64)."""
+    device_type = features.device.type
+    if not torch.is_autocast_enabled(device_type):
+        return features, kernels
+    dtype = torch.get_autocast_dtype(device_type)
+    return tuple(t.to(dtype) if t.is_floating_point() and t.dtype != torch.float64 else t for t in (features, kernels))
 
 
 def reassemble(features: Tensor, kernels: Tensor, kernel_size: int, scale_factor: int, impl: str = "auto") -> Tensor:
     """``N×C×h×w`` features and ``N×k²×sh×sw`` kernels (``k = kernel_size``, ``s = scale_factor``) → ``N×C×sh×sw``
     (see the module docstring for the formula and the paths ``impl`` chooses)."""
-    features, kernels = _autocast(features), _autocast(kernels)
+    features, kernels = _autocast(features, kernels)
     check_reassembly_inputs(features, kernels, kernel_size, scale_factor)
     impl = chosen_impl(impl, features)
     if impl == "unfold":
