@@ -5,6 +5,9 @@ and checked; bad input; ``compressed_channels="in/D"``. The Triton kernels are i
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 import torch
 from test_content_aware import reassemble_reference
@@ -295,3 +298,24 @@ def test_compressed_channels_can_follow_the_input(name, in_channels, width, expe
 def test_a_bad_compressed_width_names_the_option_and_both_forms(width):
     with pytest.raises(ValueError, match=rf"compressed_channels must be a positive int or 'in/D' .* got {width!r}"):
         build_upsampler("carafe", 8, 8, 2, compressed_channels=width)
+
+
+def test_carafe_and_fade_train_where_triton_is_absent():
+    # A fresh process in which ``import triton`` fails, as where it is not installed.
+    code = (
+        "import sys\n"
+        "sys.modules['triton'] = None\n"
+        "import torch\n"
+        "from upseg.upsample import build_upsampler\n"
+        "from upseg.upsample.ops import reassembly\n"
+        "assert not reassembly.TRITON_INSTALLED\n"
+        "x = torch.randn(1, 4, 5, 7, requires_grad=True)\n"
+        "build_upsampler('carafe', 4, 4, 2)(x).sum().backward()\n"
+        "build_upsampler('fade', 4, 4, 2, guide_channels=3)(x, torch.randn(1, 3, 10, 14)).sum().backward()\n"
+        "try:\n"
+        "    build_upsampler('carafe', 4, 4, 2, impl='triton')(x)\n"
+        "except ValueError as error:\n"
+        "    print(error)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert "impl='triton' needs the triton package" in result.stdout, result.stdout + result.stderr

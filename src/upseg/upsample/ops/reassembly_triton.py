@@ -23,14 +23,13 @@ take the portable path instead (:mod:`.reassembly` chooses it while exporting): 
 ``upseg::reassemble`` would need this module and a GPU to run, and ONNX has no such operator.
 
 This module imports triton; :mod:`.reassembly` imports it only when the Triton path is chosen, so that the package
-works where triton is absent. The kernels are plain functions here, compiled by ``triton.jit`` on first use, once for
-each value of ``TRITON_INTERPRET`` seen at launch: with ``TRITON_INTERPRET=1`` they run in Triton's interpreter, on
-CPU tensors too (which is how the tests check them without a GPU), and a test can switch it per test.
+works where triton is absent. With ``TRITON_INTERPRET=1`` the kernels run in Triton's interpreter, on CPU tensors too
+(which is how the tests check them without a GPU). ``triton.jit`` reads that variable when it DECORATES a function,
+not when a kernel is launched — and triton's own library (``tl.zeros``, ``tl.sum``, ...) is decorated when
+``triton.language`` is first imported — so it must be set before triton is imported, that is, for a whole process.
 """
 
-import functools
 import os
-from types import SimpleNamespace
 from typing import Any
 
 import torch
@@ -47,6 +46,7 @@ FEATURES_GRAD_SLOTS = 128  # input pixels × sub-pixels per program of the featu
 Shape = tuple[int, ...]
 
 
+@triton.jit
 def reassemble_forward_kernel(
     x_ptr,
     k_ptr,
@@ -96,6 +96,7 @@ def reassemble_forward_kernel(
     tl.store(y_ptr + y_offset, total.to(y_ptr.dtype.element_ty), mask=in_channels[:, None] & in_pixels[None, :])
 
 
+@triton.jit
 def reassemble_kernels_grad_kernel(
     g_ptr,
     x_ptr,
@@ -144,6 +145,7 @@ def reassemble_kernels_grad_kernel(
     tl.store(dk_ptr + dk_offset, total.to(dk_ptr.dtype.element_ty), mask=in_taps[:, None] & in_pixels[None, :])
 
 
+@triton.jit
 def reassemble_features_grad_kernel(
     g_ptr,
     k_ptr,
@@ -203,30 +205,16 @@ def reassemble_features_grad_kernel(
 
 
 def interpreting() -> bool:
-    """Whether Triton runs kernels in its interpreter now (``TRITON_INTERPRET=1``), as ``triton.jit`` reads it."""
+    """Whether ``TRITON_INTERPRET`` asks for Triton's interpreter (as ``triton.jit`` read it; see the module doc)."""
     return os.environ.get("TRITON_INTERPRET", "0").lower() in ("1", "true", "on", "yes")
 
 
-@functools.cache
-def _compiled(interpret: bool) -> SimpleNamespace:
-    """The three kernels through ``triton.jit``, which picks the interpreter or the compiler from
-    ``TRITON_INTERPRET`` when it decorates: hence one set per value (``interpret`` is the cache key)."""
-    del interpret
-    return SimpleNamespace(
-        forward=triton.jit(reassemble_forward_kernel),
-        kernels_grad=triton.jit(reassemble_kernels_grad_kernel),
-        features_grad=triton.jit(reassemble_features_grad_kernel),
-    )
-
-
-def _kernels(*tensors: Tensor) -> SimpleNamespace:
-    interpret = interpreting()
-    if not interpret and any(not t.is_cuda for t in tensors):
+def _check_devices(*tensors: Tensor) -> None:
+    if not interpreting() and any(not t.is_cuda for t in tensors):
         raise ValueError(
             "impl='triton' needs CUDA tensors (or TRITON_INTERPRET=1 to run Triton's interpreter on the CPU); got "
             f"tensors on {', '.join(sorted({str(t.device) for t in tensors}))}: use impl='torch' or 'auto' there"
         )
-    return _compiled(interpret)
 
 
 def _strides(tensor: Tensor) -> tuple[int, ...]:
@@ -240,9 +228,9 @@ def reassemble_op(features: Tensor, kernels: Tensor, kernel_size: int, scale_fac
     output = features.new_empty(n, channels, scale_factor * height, scale_factor * width)
     if output.numel() == 0:
         return output
-    kernel = _kernels(features, kernels).forward
+    _check_devices(features, kernels)
     grid = (triton.cdiv(output.shape[-2] * output.shape[-1], BLOCK_PIXELS), triton.cdiv(channels, BLOCK_CHANNELS), n)
-    kernel[grid](
+    reassemble_forward_kernel[grid](
         features,
         kernels,
         output,
@@ -275,10 +263,10 @@ def reassemble_backward_op(
     grad_features, grad_kernels = torch.empty_like(features), torch.empty_like(kernels)
     if grad_output.numel() == 0:
         return grad_features.zero_(), grad_kernels.zero_()
-    compiled = _kernels(grad_output, features, kernels)
+    _check_devices(grad_output, features, kernels)
     out_pixels = grad_output.shape[-2] * grad_output.shape[-1]
     shared = (channels, height, width)
-    compiled.kernels_grad[(triton.cdiv(out_pixels, BLOCK_PIXELS), n)](
+    reassemble_kernels_grad_kernel[(triton.cdiv(out_pixels, BLOCK_PIXELS), n)](
         grad_output,
         features,
         grad_kernels,
@@ -293,7 +281,9 @@ def reassemble_backward_op(
     )
     sub_pixels = triton.next_power_of_2(scale_factor * scale_factor)
     block_pixels = max(1, FEATURES_GRAD_SLOTS // sub_pixels)
-    compiled.features_grad[(triton.cdiv(height * width, block_pixels), triton.cdiv(channels, BLOCK_CHANNELS), n)](
+    reassemble_features_grad_kernel[
+        (triton.cdiv(height * width, block_pixels), triton.cdiv(channels, BLOCK_CHANNELS), n)
+    ](
         grad_output,
         kernels,
         grad_features,
