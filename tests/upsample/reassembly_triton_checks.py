@@ -64,20 +64,23 @@ def check_against_the_pytorch_path(x, kernels, grad, k, s):  # noqa: ANN001
 
 
 CASES = [
-    # (k_up, scale, batch, size): 5×7 maps, so that every k_up reaches the borders and several programs share a map
-    (3, 2, 2, (5, 7)),
-    (3, 4, 1, (5, 7)),
-    (5, 2, 1, (5, 7)),
-    (5, 4, 1, (5, 7)),
-    (7, 2, 1, (5, 7)),
-    (7, 4, 1, (5, 7)),
-    (5, 3, 1, (1, 1)),  # one pixel: all taps but the centre fall outside
+    # (k_up, scale, batch, channels, size): 5×7 maps, so that every k_up reaches the borders and several programs
+    # share a map
+    (3, 2, 2, 3, (5, 7)),
+    (3, 4, 1, 3, (5, 7)),
+    (5, 2, 1, 3, (5, 7)),
+    (5, 4, 1, 3, (5, 7)),
+    (7, 2, 1, 3, (5, 7)),
+    (7, 4, 1, 3, (5, 7)),
+    (5, 3, 1, 3, (1, 1)),  # one pixel: all taps but the centre fall outside
+    (3, 1, 1, 19, (4, 3)),  # no upsampling; two blocks of channels, the second partly masked
 ]
 
 
-@pytest.mark.parametrize(("kernel_size", "scale", "batch", "size"), CASES)
-def test_forward_and_backward_match_the_pytorch_path_in_float32(kernel_size, scale, batch, size):
-    x, kernels, grad = random_inputs(batch, 3, size, kernel_size, scale, seed=kernel_size + scale, dtype=torch.float32)
+@pytest.mark.parametrize(("kernel_size", "scale", "batch", "channels", "size"), CASES)
+def test_forward_and_backward_match_the_pytorch_path_in_float32(kernel_size, scale, batch, channels, size):
+    seed = kernel_size + scale
+    x, kernels, grad = random_inputs(batch, channels, size, kernel_size, scale, seed=seed, dtype=torch.float32)
     check_against_the_pytorch_path(x, kernels, grad, kernel_size, scale)
 
 

@@ -13,7 +13,7 @@ import torch
 from test_content_aware import reassemble_reference
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten
-from upsampler_inputs import randomised
+from upsampler_inputs import build, inputs, randomised
 
 from upseg.upsample import build_upsampler
 from upseg.upsample.ops import reassembly, reassembly_chunked
@@ -319,3 +319,18 @@ def test_carafe_and_fade_train_where_triton_is_absent():
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert "impl='triton' needs the triton package" in result.stdout, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("name", ["carafe", "fade"])
+def test_onnx_export_runs_in_onnxruntime_with_the_values_of_eager(name, tmp_path):
+    pytest.importorskip("onnxscript")  # torch.onnx.export(dynamo=True) needs it
+    onnxruntime = pytest.importorskip("onnxruntime")
+    layer = randomised(build(name, 4, 3, 2), seed=7).float().eval()
+    args = inputs(name, 1, 4, (5, 7), 2)
+    path = tmp_path / f"{name}.onnx"
+    torch.onnx.export(layer, args, dynamo=True).save(str(path))
+    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    feeds = {node.name: arg.numpy() for node, arg in zip(session.get_inputs(), args, strict=True)}
+    (output,) = session.run(None, feeds)
+    with torch.no_grad():
+        torch.testing.assert_close(torch.from_numpy(output), layer(*args), rtol=1e-5, atol=1e-5)

@@ -17,26 +17,26 @@ of ``x̄`` overlap by ``2r`` rows and are added; ``∂x`` is the interior of ``�
 for bf16 and fp16 inputs.
 
 Band height: as many rows as keep a band's neighbourhood copy within ``BAND_ELEMENTS`` (2¹⁹ values, 2 MiB in float32),
-at least one. Chosen by measuring forward+backward on one CPU thread at ``k=5, s=2``, against the unfold path
-(:mod:`.reassembly_unfold`), peak of the tensors created (:mod:`upseg.cost`):
+at least one. Chosen by measuring forward+backward (best of 3) on one thread of a shared two-core CPU, ``k=5``,
+against the unfold path (:mod:`.reassembly_unfold`); peak of the tensors created (:mod:`upseg.cost`):
 
-    ============================  ===========  ===========  ============
-    N=2, C=32, 64²→128²           time         peak         band copy
-    ============================  ===========  ===========  ============
-    unfold einsum (autograd)       68 ms       64 MiB       (25 MiB whole)
-    bands of 1 / 2 / 4 rows        80 / 66 / 59 ms    10.6 / 11.2 / 13.0 MiB
-    bands of 8 / 16 rows           62 / 66 ms  16.5 / 23.7 MiB
-    4 rows, k² shifted adds        67 ms       13.0 MiB     (instead of ``F.fold``)
-    chunks of 4 / 8 / 16 channels  130 / 96 / 84 ms   18 / 25 / 39 MiB
-    a loop over the 25 taps        307 ms      18 MiB       (broadcast multiply-adds)
-    ============================  ===========  ===========  ============
+    N=2, C=32, 64²→128² (output 4 MiB; the whole neighbourhood copy 25 MiB):
+      unfold einsum, autograd            68 ms   64.2 MiB
+      bands of 1 / 2 / 4 rows            80 / 66 / 59 ms   10.6 / 11.2 / 13.0 MiB
+      bands of 8 / 16 rows               62 / 66 ms        16.5 / 23.7 MiB
+      bands of 4 rows, k² shifted adds   67 ms   13.0 MiB   (for ∂x̄, instead of ``F.fold``)
+      chunks of 4 / 8 / 16 channels      130 / 96 / 84 ms  18.1 / 25.0 / 38.8 MiB
+      a loop over the 25 taps, autograd  307 ms  18.4 MiB   (broadcast multiply-adds at the output resolution)
+    with the 2 MiB budget, this implementation against the unfold path:
+      N=2, C=32,  128²→256² (2 rows):  243 ms, 41 MiB  against  345 ms, 257 MiB
+      N=2, C=256, 32²→64²   (1 row):   120 ms, 19 MiB  against  158 ms, 118 MiB
+      N=1, C=32,  64²→256², s=4 (10 rows): 46 ms, 22 MiB against 44 ms, 54 MiB
 
-and with the 2 MiB band budget: N=2, C=32, 128²→256²: unfold 345 ms and 257 MiB, bands (2 rows) 243 ms and 41 MiB;
-N=2, C=256, 32²→64²: unfold 158 ms and 118 MiB, bands (1 row) 120 ms and 18.5 MiB; N=1, C=32, 64²→256² (s=4):
-unfold 44 ms and 54 MiB, bands (10 rows) 46 ms and 22 MiB. Bands beat chunks of channels because each band's kernel
-gradient is written once, where chunks of channels add into the whole (``k²s²``-per-pixel) kernel gradient once per
-chunk; and bands of a few rows are faster than the whole map at once because their temporaries stay small enough to
-be reused by the allocator instead of mapped anew.
+Bands beat chunks of channels because each band's kernel gradient is written once, where chunks of channels add into
+the whole kernel gradient (``k²s²`` values per source pixel) once per chunk; bands of a few rows beat the whole map
+at once too, likely because their temporaries stay small enough for the allocator to reuse instead of mapping anew. The
+timings are a shared machine's (±20 %); the benchmark (``scripts/benchmark.py``, variants ``carafe[torch]`` and
+``carafe[unfold]``) measures the layers on an idle one.
 
 Double backward is supported: the backward pass is written with differentiable operations, so autograd can
 differentiate it in turn (``gradgradcheck`` passes); it then keeps what that needs, neighbourhood copies included.
