@@ -9,11 +9,13 @@ With features ``x`` (``N×C×h×w``), kernels ``K`` (``N×k²×sh×sw``), ``r = 
                        one program per block of output pixels × block of channels, a loop over the k² taps
     kernels' gradient  ∂K[n, (a,b), i, j] = Σ_c g[n, c, i, j] · x[n, c, ⌊i/s⌋ + a − r, ⌊j/s⌋ + b − r]
                        one program per block of output pixels, all k² taps at once, a loop over the channels
-    features' gradient ∂x[n, c, u, v] = Σ_{a,b} Σ_{p,q<s} (K · g)[n, ·, (u + r − a)·s + p, (v + r − b)·s + q]
-                       one program per block of input pixels × block of channels, gathering from the k²·s² output
-                       pixels that read ``(u, v)`` (no atomics: deterministic)
+    features' gradient ∂x[n, c, u, v] = Σ_{a,b} Σ_{p,q<s} K[n, (a,b), i, j] · g[n, c, i, j],
+                           i = (u + r − a)·s + p,  j = (v + r − b)·s + q,  source pixel (i/s, j/s) inside the image
+                       one program per block of input pixels × block of channels × the s² sub-pixels, gathering from
+                       the k²·s² output pixels that read ``(u, v)`` (no atomics: deterministic)
 
-with ``x`` zero outside the image, i.e. masked loads at the borders.
+with ``x`` zero outside the image, i.e. masked loads at the borders. The block sizes below are a first guess, not
+tuned on a GPU (none was available when they were written).
 
 Registered as the custom operators ``upseg::reassemble`` and ``upseg::reassemble_backward`` (``torch.library``), with
 fake (meta) implementations, so that ``torch.compile(fullgraph=True)`` traces them as single nodes, and with
