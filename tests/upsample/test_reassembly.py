@@ -160,6 +160,28 @@ def test_only_the_unfold_path_holds_a_neighbourhood_copy(impl):
         assert sorted(saved) == sorted([x.numel(), kernels.numel()])
 
 
+def test_compiled_the_chunked_function_still_saves_only_its_inputs():
+    x, kernels, grad = random_inputs(1, 8, (9, 6), 5, 2, seed=8, dtype=torch.float32)
+    x.requires_grad_(), kernels.requires_grad_()
+
+    def run(x: torch.Tensor, kernels: torch.Tensor) -> torch.Tensor:
+        return reassemble(x * 2, kernels * 2, 5, 2, "torch")  # saved tensors made inside the graph, not leaves
+
+    compiled = torch.compile(run, fullgraph=True, backend="aot_eager")
+    saved = []
+
+    def pack(tensor: torch.Tensor) -> torch.Tensor:
+        saved.append(tensor.numel())
+        return tensor
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
+        output = compiled(x, kernels)
+    assert sorted(saved) == sorted([x.numel(), kernels.numel()])
+    expected = torch.autograd.grad(run(x, kernels), (x, kernels), grad)
+    for got, want in zip(torch.autograd.grad(output, (x, kernels), grad), expected, strict=True):
+        torch.testing.assert_close(got, want)
+
+
 def test_auto_takes_the_chunked_function_on_the_cpu_the_unfold_path_in_export_and_triton_on_cuda(monkeypatch):
     features = torch.randn(1, 2, 3, 3)
     assert chosen_impl("auto", features) == "torch"

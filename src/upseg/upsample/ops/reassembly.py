@@ -22,7 +22,8 @@ While ``torch.export`` (and so ONNX export, ``torch.onnx.export(..., dynamo=True
 ``"unfold"``: one einsum exports as standard operators for any input size, where the Function's bands would be
 unrolled for the traced size and the Triton operator would exist only where this package and a GPU are. Under
 ``torch.compile`` (not exporting) ``"auto"`` keeps its choice: dynamo traces the Function (its bands unrolled for
-the traced size) and the Triton custom operator alike with ``fullgraph=True``.
+the traced size) and the Triton custom operator alike with ``fullgraph=True``, and the compiled Function still saves
+only its inputs for the backward pass (checked with ``backend="aot_eager"``).
 
 Under autocast both inputs are first cast to the autocast dtype (float64 excepted), as autocast's ``einsum`` would
 cast them, so that a bf16 feature and a float32 softmax can meet; otherwise ``x`` and ``K`` must share dtype and
