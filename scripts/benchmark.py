@@ -24,6 +24,7 @@ from upseg.analysis.benchmark import (
     Row,
     default_variants,
     device_description,
+    known_variants,
     parse_shape,
     run_benchmark,
     throughput_markdown,
@@ -48,7 +49,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--dtypes", default="fp32", help=f"comma separated, of {', '.join(DTYPES)} (default fp32)")
     parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (cuda when available)")
     parser.add_argument("--scale", type=int, default=2, help="scale factor (default 2)")
-    parser.add_argument("--upsamplers", default=None, help="comma separated labels, e.g. transpose,direct[subpixel]")
+    parser.add_argument(
+        "--upsamplers",
+        default=None,
+        help="comma separated labels, e.g. transpose,direct[subpixel]; also carafe[unfold], carafe[torch], "
+        "carafe[triton] and likewise fade[...], a reassembly path forced (the default carafe and fade take auto)",
+    )
     parser.add_argument("--threads", type=int, default=None, help="CPU intra-op threads (default: torch's)")
     parser.add_argument(
         "--quick",
@@ -123,11 +129,12 @@ def main(argv: list[str] | None = None) -> int:
     variants = default_variants()
     if args.upsamplers is not None:
         wanted = args.upsamplers.split(",")
-        unknown = sorted(set(wanted) - {v.label for v in variants})
+        known = known_variants()
+        unknown = sorted(set(wanted) - {v.label for v in known})
         if unknown:
-            console.print(f"error: unknown upsamplers {unknown}; valid: {[v.label for v in variants]}", style="red")
+            console.print(f"error: unknown upsamplers {unknown}; valid: {[v.label for v in known]}", style="red")
             return 2
-        variants = [v for v in variants if v.label in wanted]
+        variants = [v for v in known if v.label in wanted]
 
     meta = {
         "device": device_description(device),

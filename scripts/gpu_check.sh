@@ -14,6 +14,11 @@ print(torch.cuda.get_device_name(0), "| torch", torch.__version__, "| CUDA", tor
 PY
 step() { echo "== $1"; shift; "$@" 2>&1 | tee -a "$OUT/log.txt" | tail -25; }
 
+# 0. The reassembly's Triton kernels compiled on CUDA (CI runs the same checks under Triton's interpreter), then each
+#    reassembly path of CARAFE and FADE timed against the others in fp32 and bf16.
+step "triton kernels" python -m pytest -q tests/upsample/reassembly_triton_checks.py
+step "reassembly paths" python scripts/benchmark.py --device cuda --dtypes fp32,bf16 --out "$OUT/reassembly" \
+    --upsamplers 'transpose,carafe[unfold],carafe[torch],carafe[triton],fade[unfold],fade[torch],fade[triton]'
 # 1. Layer benchmarks in fp32 and bf16 (peak memory from the allocator), and the U-Net training step.
 step "layers" python scripts/benchmark.py --device cuda --dtypes fp32,bf16 --out "$OUT/layers"
 step "unet 256" python scripts/benchmark.py --device cuda --no-layers --unet 256 --out "$OUT/unet"

@@ -10,6 +10,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from tests.helpers.reassembly import reassemble_reference
 from tests.helpers.upsamplers import randomised
 from upseg.upsample import build_upsampler
 from upseg.upsample.ops.reassembly import reassemble
@@ -42,21 +43,6 @@ def softmax_taps(logits: torch.Tensor) -> torch.Tensor:
     """Softmax over dimension 1, written out."""
     shifted = logits - logits.max(dim=1, keepdim=True).values
     return shifted.exp() / shifted.exp().sum(dim=1, keepdim=True)
-
-
-def reassemble_reference(x: torch.Tensor, kernels: torch.Tensor, k: int, s: int) -> torch.Tensor:
-    """y[n, c, i, j] = Σ_{a,b} K[n, a·k + b, i, j] · x[n, c, ⌊i/s⌋ + a − r, ⌊j/s⌋ + b − r], zero outside."""
-    n, c, h, w = x.shape
-    r = k // 2
-    out = torch.zeros(n, c, s * h, s * w, dtype=x.dtype)
-    for i in range(s * h):
-        for j in range(s * w):
-            for a in range(k):
-                for b in range(k):
-                    src_i, src_j = i // s + a - r, j // s + b - r
-                    if 0 <= src_i < h and 0 <= src_j < w:
-                        out[:, :, i, j] += kernels[:, a * k + b, i, j, None] * x[:, :, src_i, src_j]
-    return out
 
 
 def carafe_reference(layer, x: torch.Tensor) -> torch.Tensor:

@@ -1,6 +1,7 @@
 """Forward+backward time (and, on CUDA, peak memory) of every upsampler at decoder shapes.
 
-For each shape ``C_in→C_out at H×W`` and each variant (every registered upsampler; ``direct`` once per ``impl``) one
+For each shape ``C_in→C_out at H×W`` and each variant (every registered upsampler; ``direct`` once per ``impl``; on
+request ``carafe`` and ``fade`` once per reassembly path, :func:`reassembly_variants`) one
 step is ``y = up(x)`` on ``x`` of ``N×C_in×H×W`` → ``N×C_out×sH×sW`` followed by the gradients of ``⟨y, g⟩``
 w.r.t. ``x`` and every parameter (as in a decoder, the input needs its gradient too). The time is the median over
 ``repeats`` steps after ``warmup`` unmeasured ones; the variants take turns step by step, so that a slow spell of a
@@ -38,6 +39,7 @@ from upseg.analysis.cost import forward_flops, parameter_count, peak_tensor_byte
 from upseg.models import build_network
 from upseg.upsample import UPSAMPLERS, build_upsampler, needs_guide
 from upseg.upsample.ops.direct_conv import IMPLS
+from upseg.upsample.ops.reassembly import IMPLS as REASSEMBLY_IMPLS
 
 BASELINE = "transpose"
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp64": torch.float64}
@@ -97,6 +99,19 @@ def default_variants() -> list[Variant]:
         else:
             variants.append(Variant(name, name))
     return variants
+
+
+def reassembly_variants() -> list[Variant]:
+    """CARAFE and FADE once per forced reassembly path (``carafe[unfold]``, the first implementation, ``carafe[torch]``,
+    ``carafe[triton]``, likewise for ``fade``), for before/after tables: not in the default run, where ``carafe`` and
+    ``fade`` take ``impl="auto"``; pick them with ``--upsamplers``."""
+    forced = [impl for impl in REASSEMBLY_IMPLS if impl != "auto"]
+    return [Variant(f"{name}[{impl}]", name, (("impl", impl),)) for name in ("carafe", "fade") for impl in forced]
+
+
+def known_variants() -> list[Variant]:
+    """Every variant a label can name: the default ones and the reassembly paths."""
+    return default_variants() + reassembly_variants()
 
 
 def parse_shape(text: str) -> Shape:

@@ -4,7 +4,8 @@
 
 Kernel prediction, from the input itself:
 
-    1×1 conv C_in → C_m (channel compressor, ``compressed_channels``, default 64)
+    1×1 conv C_in → C_m (channel compressor, ``compressed_channels``, default 64, the papers' value; ``"in/D"``
+    makes it ``C_in // D``, at least 1, a width that follows the input, e.g. ``"in/4"`` as the paper's 256 → 64 for FPN)
     → k_enc×k_enc conv C_m → s²·k_up² (content encoder, ``encoder_kernel``, default 3; padding k_enc // 2)
     → pixel shuffle by s (``N×k_up²×sh×sw``) → softmax over the k_up² taps,
 
@@ -12,7 +13,9 @@ so every output pixel gets its own ``k_up×k_up`` kernel (``up_kernel``, default
 
 Reassembly (:func:`upseg.upsample.ops.reassembly.reassemble`): output pixel ``(i, j)`` is the kernel-weighted sum of the
 ``k_up×k_up`` neighbourhood of source pixel ``(⌊i/s⌋, ⌊j/s⌋)``, zero outside the image, the same weights for every
-channel.
+channel. Option ``impl`` picks how it is computed: ``"auto"`` (default: the Triton kernel on CUDA, the memory-lean
+PyTorch Function elsewhere), ``"triton"``, ``"torch"`` or ``"unfold"`` (the first implementation, which keeps a copy
+of every neighbourhood for the backward pass); all give the same values.
 
 CARAFE keeps the channel count; the registry's ``out_channels`` comes from a 1×1 projection of the input BEFORE the
 reassembly, at the low resolution (:mod:`upseg.upsample.ops.projection`): the reassembly's weights are shared by all
@@ -30,15 +33,16 @@ from __future__ import annotations
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from upseg.upsample.ops.options import odd_kernel, positive_int
+from upseg.upsample.ops.options import channel_width, odd_kernel
 from upseg.upsample.ops.projection import channel_projection
-from upseg.upsample.ops.reassembly import reassemble
+from upseg.upsample.ops.reassembly import check_impl, reassemble
 from upseg.upsample.registry import register_upsampler
 
 
 @register_upsampler("carafe")
 class CARAFEUpsampler(nn.Module):
-    """CARAFE; options ``up_kernel`` (k_up, odd), ``encoder_kernel`` (k_enc, odd), ``compressed_channels`` (C_m)."""
+    """CARAFE; options ``up_kernel`` (k_up, odd), ``encoder_kernel`` (k_enc, odd), ``compressed_channels`` (C_m, an
+    int or ``"in/D"``), ``impl`` (how the reassembly is computed)."""
 
     def __init__(
         self,
@@ -48,12 +52,14 @@ class CARAFEUpsampler(nn.Module):
         *,
         up_kernel: int = 5,
         encoder_kernel: int = 3,
-        compressed_channels: int = 64,
+        compressed_channels: int | str = 64,
+        impl: str = "auto",
     ) -> None:
         super().__init__()
         self.up_kernel = odd_kernel("up_kernel", up_kernel)
         encoder_kernel = odd_kernel("encoder_kernel", encoder_kernel)
-        compressed_channels = positive_int("compressed_channels", compressed_channels)
+        compressed_channels = channel_width("compressed_channels", compressed_channels, in_channels)
+        self.impl = check_impl(impl)
         self.scale_factor = scale_factor
         self.project = channel_projection(in_channels, out_channels)
         self.compressor = nn.Conv2d(in_channels, compressed_channels, 1)
@@ -71,7 +77,7 @@ class CARAFEUpsampler(nn.Module):
         return logits.softmax(dim=1)
 
     def forward(self, x: Tensor) -> Tensor:
-        return reassemble(self.project(x), self.kernels(x), self.up_kernel, self.scale_factor)
+        return reassemble(self.project(x), self.kernels(x), self.up_kernel, self.scale_factor, self.impl)
 
     def extra_repr(self) -> str:
-        return f"up_kernel={self.up_kernel}, scale_factor={self.scale_factor}"
+        return f"up_kernel={self.up_kernel}, scale_factor={self.scale_factor}, impl={self.impl!r}"

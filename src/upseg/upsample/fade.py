@@ -5,7 +5,8 @@
 → ``N×C_out×sh×sw``.
 
 Kernels by "semi-shift" convolution. Both inputs are compressed to ``C_m`` channels by 1×1 convolutions
-(``compressed_channels``, default 64; the decoder's without bias, which would repeat the guide's), and ONE content
+(``compressed_channels``, default 64, the papers' value, or ``"in/D"`` for ``C_in // D``, at least 1, a width that
+follows the decoder feature; the decoder's compressor without bias, which would repeat the guide's), and ONE content
 encoder ``E`` (``k_enc×k_enc``, ``encoder_kernel``, default 3, to ``k_up²`` channels) is applied to both:
 
     K = softmax_taps( E(compress_g(guide)) + nearest_s(E(compress_x(x))) )          N×k_up²×sh×sw
@@ -16,7 +17,8 @@ upsampling the decoder feature first. The guide is what lets the ``s²`` sub-pix
 which side of an edge they lie on.
 
 Reassembly (:func:`upseg.upsample.ops.reassembly.reassemble`, ``up_kernel`` = k_up, default 5): CARAFE's, of ``x``
-projected to ``C_out`` channels at the low resolution (:mod:`upseg.upsample.ops.projection`).
+projected to ``C_out`` channels at the low resolution (:mod:`upseg.upsample.ops.projection`), computed as option
+``impl`` says (``"auto"``, ``"triton"``, ``"torch"`` or ``"unfold"``, as for CARAFE).
 
 Gate (``gate=true``): ``G = sigmoid(nearest_s(conv1×1(x)))``, one channel, mixes the guide back in:
 
@@ -33,9 +35,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from upseg.upsample.ops.options import odd_kernel, positive_int
+from upseg.upsample.ops.options import channel_width, odd_kernel, positive_int
 from upseg.upsample.ops.projection import channel_projection
-from upseg.upsample.ops.reassembly import reassemble
+from upseg.upsample.ops.reassembly import check_impl, reassemble
 from upseg.upsample.registry import register_upsampler
 
 
@@ -47,7 +49,7 @@ def nearest_upsample(x: Tensor, scale_factor: int) -> Tensor:
 @register_upsampler("fade")
 class FADEUpsampler(nn.Module):
     """FADE; ``forward(x, guide)``. Options ``guide_channels`` (set by the model), ``up_kernel``, ``encoder_kernel``,
-    ``compressed_channels``, ``gate``."""
+    ``compressed_channels`` (an int or ``"in/D"``), ``gate``, ``impl`` (how the reassembly is computed)."""
 
     needs_guide = True
 
@@ -60,16 +62,18 @@ class FADEUpsampler(nn.Module):
         guide_channels: int,
         up_kernel: int = 5,
         encoder_kernel: int = 3,
-        compressed_channels: int = 64,
+        compressed_channels: int | str = 64,
         gate: bool = True,
+        impl: str = "auto",
     ) -> None:
         super().__init__()
         self.guide_channels = positive_int("guide_channels", guide_channels)
         self.up_kernel = odd_kernel("up_kernel", up_kernel)
         encoder_kernel = odd_kernel("encoder_kernel", encoder_kernel)
-        compressed_channels = positive_int("compressed_channels", compressed_channels)
+        compressed_channels = channel_width("compressed_channels", compressed_channels, in_channels)
         if not isinstance(gate, bool):
             raise ValueError(f"gate must be true or false, got {gate!r}")
+        self.impl = check_impl(impl)
         self.scale_factor = scale_factor
         self.project = channel_projection(in_channels, out_channels)
         self.compress_guide = nn.Conv2d(guide_channels, compressed_channels, 1)
@@ -103,11 +107,14 @@ class FADEUpsampler(nn.Module):
         return (from_guide + from_x).softmax(dim=1)
 
     def forward(self, x: Tensor, guide: Tensor | None = None) -> Tensor:
-        upsampled = reassemble(self.project(x), self.kernels(x, guide), self.up_kernel, self.scale_factor)
+        upsampled = reassemble(self.project(x), self.kernels(x, guide), self.up_kernel, self.scale_factor, self.impl)
         if self.gate_predictor is None:
             return upsampled
         gate = torch.sigmoid(nearest_upsample(self.gate_predictor(x), self.scale_factor))
         return gate * self.project_guide(guide) + (1 - gate) * upsampled
 
     def extra_repr(self) -> str:
-        return f"up_kernel={self.up_kernel}, scale_factor={self.scale_factor}, guide_channels={self.guide_channels}"
+        return (
+            f"up_kernel={self.up_kernel}, scale_factor={self.scale_factor}, guide_channels={self.guide_channels}, "
+            f"impl={self.impl!r}"
+        )

@@ -31,3 +31,18 @@ def divisor(name: str, value: Any, of_name: str, of: int) -> int:
         valid = ", ".join(str(d) for d in range(1, of + 1) if of % d == 0)
         raise ValueError(f"{name}={value!r} must divide {of_name}={of}; valid values: {valid}")
     return value
+
+
+def channel_width(name: str, value: Any, in_channels: int) -> int:
+    """A channel count given as a positive int, or as ``"in/D"`` (``D`` a positive int): the input's
+    ``in_channels // D``, at least 1, a width that follows the input (e.g. ``"in/4"``: 256 → 64, 32 → 8)."""
+    if _is_int(value) and value >= 1:
+        return value
+    text = value.replace(" ", "") if isinstance(value, str) else ""
+    prefix, _, divisor_text = text.partition("/")
+    if prefix == "in" and divisor_text.isdigit() and int(divisor_text) >= 1:
+        return max(1, in_channels // int(divisor_text))
+    raise ValueError(
+        f"{name} must be a positive int or 'in/D' with D a positive int (the input's channels divided by D, e.g. "
+        f"'in/4'), got {value!r}"
+    )
