@@ -22,7 +22,7 @@ WRONG = [
     ("optimizer.weight_decay=-0.1", "optimizer.weight_decay=-0.1", "Invalid weight_decay value"),
     ("+optimizer.momentum=0.9", "optimizer.momentum", "its options: amsgrad, betas,"),
     ("optimizer=sgd optimizer.momentum=-1", "optimizer.momentum=-1", "Invalid momentum value"),
-    ("+scheduler.gamma=0.5", "scheduler.gamma", "its options: last_epoch, optimizer, power, total_iters"),
+    ("+scheduler.gamma=0.5", "scheduler.gamma", "its options: budget, last_epoch, optimizer, power,"),
     ("scheduler.power=steep", "scheduler.power='steep'", "it must be a number"),
     ("scheduler=cosine scheduler.eta_min=low", "scheduler.eta_min='low'", "it must be a number"),
     ("trainer.precision=bf17", "trainer.precision='bf17'", "it must be one of 64, 32, 16,"),
@@ -47,7 +47,7 @@ WRONG = [
     (
         "scheduler=cosine scheduler.T_max=0",
         "scheduler.T_max",
-        "not a key of scheduler (scheduler=cosine); its keys: eta_min",
+        "not a key of scheduler (scheduler=cosine); its keys: eta_min, warmup",
     ),
     ("model.net.head_channels=1", "model.net.head_channels", "in_channels, name; to add a new key, write +model.net."),
     ("decoder=foo", "decoder=foo", "not an option of the decoder group; its options: bilinear, carafe, direct,"),

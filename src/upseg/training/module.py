@@ -37,6 +37,7 @@ from upseg.losses import CrossEntropy, balanced_class_weights
 from upseg.metrics import PerImageScores
 from upseg.metrics.catalogue import MetricContext, StageMetrics
 from upseg.models import build_network
+from upseg.training.schedules import Budget
 
 log = logging.getLogger(__name__)
 DEFAULT_OPTIMIZER = {"_target_": "torch.optim.AdamW", "_partial_": True, "lr": 1e-3, "weight_decay": 1e-4}
@@ -202,10 +203,13 @@ class SegmentationModule(L.LightningModule):
         target = scheduler_factory.func if hasattr(scheduler_factory, "func") else scheduler_factory
         accepted = inspect.signature(target).parameters
         length = {}
+        steps = self.trainer.estimated_stepping_batches
+        steps = steps if self.hparams.scheduler_interval == "step" else self.trainer.max_epochs
         for name in SCHEDULE_LENGTH_ARGUMENTS:
             if name in accepted and name not in self.hparams.scheduler:
-                steps = self.trainer.estimated_stepping_batches
-                length[name] = steps if self.hparams.scheduler_interval == "step" else self.trainer.max_epochs
+                length[name] = steps
+        if "budget" in accepted:  # a budget-following schedule (upseg.training.schedules) also watches max_time
+            length["budget"] = Budget.of_trainer(self.trainer, steps)
         scheduler = scheduler_factory(optimizer=optimizer, **length)
         return {
             "optimizer": optimizer,
