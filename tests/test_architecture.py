@@ -24,8 +24,10 @@ MAY_IMPORT = {
     "data": {"errors"},
     "cli": {"models", "upsample", "errors"},
     "analysis": {"metrics", "models", "upsample", "errors"},
-    "training": {"models", "losses", "metrics", "data", "analysis", "cli", "errors"},
+    "planning": {"data", "models", "cli", "errors"},
+    "training": {"models", "losses", "metrics", "data", "analysis", "planning", "cli", "errors"},
     "evaluation": {"training", "models", "metrics", "data", "cli", "errors"},
+    "peer": {"training", "planning", "data", "metrics", "analysis", "cli", "errors"},
     "__init__": {"training"},
 }
 

@@ -302,6 +302,17 @@ class FolderDataModule(SegmentationDataModule):
         train, val = split_indices(len(whole), self.val_fraction, self.split_seed)  # type: ignore[arg-type]
         return {"train": train, "val": val}
 
+    def has_val_folders(self) -> bool:
+        """Whether the validation images folder is given and exists (else validation must be carved)."""
+        return self.folders["val"] is not None and self.folders["val"].images.is_dir()
+
+    def training_pool(self) -> Dataset:
+        """The training images before validation is carved from them: the training folders' pairs, or their
+        ``data.splits.train`` subset."""
+        self.check_root()
+        whole = self.samples("train")
+        return Subset(whole, self.carved(whole)["train"]) if self.index_splits else whole
+
     def build_datasets(self, stage: str | None) -> dict[str, Dataset]:
         self.check_root()
         wanted = self.splits_for(stage)

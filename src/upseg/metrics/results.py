@@ -45,7 +45,8 @@ def write_per_image(
     with open(path, "w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(header)
-        for row, index in enumerate(counts["index"].tolist()):
+        # torchmetrics squeezes a one-element result: the index of a single test image comes back 0-dimensional.
+        for row, index in enumerate(counts["index"].reshape(-1).tolist()):
             values = [int(v) for name in COUNTS for v in counts[name][row].tolist()]
             writer.writerow([index, sample_name(index), *values])
 

@@ -4,7 +4,8 @@ A network is a :class:`SegmentationNetwork`, built as ``Network(num_classes, dec
 the decoder config ``{name, options}``. It maps images ``N×C_in×H×W`` → logits ``N×num_classes×H×W`` for ANY ``H, W``
 (padding inside to what it needs and cropping back), and states ``checkerboard_period``: the period, in output
 pixels, of the artifacts its last learned upsampling could leave (the factor of that upsampling), which the
-checkerboard score measures.
+checkerboard score measures, and ``min_input_size``: its total stride, the side below which an image is mostly the
+padding its deepest stage sees (the plan refuses training images smaller than that).
 
 Upsamplers come only from the one builder, through :meth:`SegmentationNetwork.decoder_upsampler`; a guided
 upsampler (``fade``) gets, as its guide, the feature the network passes to :meth:`SegmentationNetwork.upsample`
@@ -30,6 +31,7 @@ class SegmentationNetwork(nn.Module):
     """
 
     checkerboard_period: int = 2
+    min_input_size: int = 1
     tiny_options: ClassVar[dict[str, Any]] = {}
 
     def forward(self, images: Tensor) -> Tensor:  # pragma: no cover - every network defines it

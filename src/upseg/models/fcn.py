@@ -67,6 +67,7 @@ class FCN(SegmentationNetwork):
         self.up_final = self.decoder_upsampler(decoder, num_classes, num_classes, 32 // 2**self.skips, IMAGE_CHANNELS)
         self.variant = variant
         self.checkerboard_period = 32 // 2**self.skips  # the final upsampling factor
+        self.min_input_size = 32  # the backbone's stride
 
     def forward(self, x: Tensor) -> Tensor:
         x, (height, width) = pad_to_multiple(x, 32)

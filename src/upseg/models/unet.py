@@ -84,6 +84,7 @@ class UNet(SegmentationNetwork):
         decoder_channels = list(decoder_channels)
         skip_channels = self.encoder.channels
         self.depth = depth
+        self.min_input_size = 2**depth  # the deepest stage's stride
         below = [*decoder_channels[1:], skip_channels[depth]]  # channels entering stage i from the level below
         guide_channels = [channels or in_channels for channels in skip_channels]  # the image where no skip exists
         self.decoder = nn.ModuleList(

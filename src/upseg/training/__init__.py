@@ -1,7 +1,9 @@
-"""Fitting and testing: the LightningModule (:mod:`.module`), building a run from its config (:mod:`.build`), the
-callbacks (:mod:`.callbacks`), weights-only checkpoints (:mod:`.checkpoints`), the tests after training
-(:mod:`.testing`), the run summary (:mod:`.summary`) and the run itself (:mod:`.train`, what ``scripts/train.py``
-calls). Imports models, losses, metrics, data, analysis (cost), cli (config checks) and errors; never evaluation."""
+"""Fitting and testing: the LightningModule (:mod:`.module`), the budget-following schedules (:mod:`.schedules`),
+building a run from its config (:mod:`.build`), the callbacks (:mod:`.callbacks`), weights-only checkpoints
+(:mod:`.checkpoints`), the tests after training (:mod:`.testing`), the run summary (:mod:`.summary`) and the run
+itself (:mod:`.train`, what ``scripts/train.py`` calls; with ``plan=true`` it applies the plan of
+:mod:`upseg.planning` first). Imports models, losses, metrics, data, analysis (cost), planning, cli (config checks)
+and errors; never evaluation."""
 
 from upseg.training.module import SegmentationModule
 

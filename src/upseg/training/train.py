@@ -17,6 +17,7 @@ from omegaconf import DictConfig
 
 from upseg.cli.validation import check_config, check_trainer
 from upseg.metrics.results import PER_IMAGE_FILES, write_metrics, write_per_image
+from upseg.planning import plan_run
 from upseg.training.build import Run, build_run
 from upseg.training.checkpoints import read_checkpoint
 from upseg.training.summary import model_cost, print_summary, run_summary
@@ -58,6 +59,9 @@ def write_results(output_dir: Path, summary: dict[str, Any], tests: dict[str, Ev
 def train(cfg: DictConfig) -> dict[str, Any]:
     """Train (unless ``train=false``), test (unless ``test=false``) and return the run's summary."""
     check_run(cfg)
+    if cfg.get("plan"):  # experiment=auto: crop, batch, loss, split, … planned from the dataset, the user's keys kept
+        cfg, _ = plan_run(cfg, Path(cfg.paths.output_dir))
+        check_config(cfg)
     L.seed_everything(cfg.seed, workers=True)
     run = build_run(cfg)
     if cfg.train:
