@@ -2,6 +2,7 @@
 
     python scripts/benchmark_peer.py run --out DIR [--isbi2012 PATH] [--drive PATH] [--datasets shapes,isbi2012,drive]
         [--recipes smp_unet,transpose,bilinear,dysample] [--seeds 0,1,2] [--seconds 600] [--threads 2]
+        [--peer-crop 192 --peer-batch 8 --peer-lr 0.001]
     python scripts/benchmark_peer.py table --out DIR [same --datasets, --recipes, --seeds]
 
 ``run`` runs every cell (dataset × recipe × seed) not yet finished, each in a fresh process, then writes the table
@@ -15,6 +16,7 @@ from pathlib import Path
 
 from upseg.errors import UpsegError
 from upseg.peer.cells import DATASETS, PEER, UPSEG_RECIPES, data_overrides, peer_cell, run_benchmark
+from upseg.peer.loop import PeerRecipe
 from upseg.peer.table import write_table
 
 REPO = Path(__file__).resolve().parents[1]
@@ -38,6 +40,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                     command.add_argument(f"--{dataset}", help=f"the {dataset} folder as published")
             command.add_argument("--seconds", type=int, default=600, help="wall-clock budget of each run")
             command.add_argument("--threads", type=int, default=None, help="torch threads of each run")
+            defaults = PeerRecipe()
+            command.add_argument("--peer-crop", type=int, default=defaults.crop, help="the peer loop's crop")
+            command.add_argument("--peer-batch", type=int, default=defaults.batch, help="the peer loop's batch")
+            command.add_argument("--peer-lr", type=float, default=defaults.lr, help="the peer loop's Adam rate")
     cell = commands.add_parser("cell", help="one peer cell (what run starts in a fresh process)")
     cell.add_argument("spec", help="the cell as JSON")
     return parser.parse_args(argv)
@@ -55,7 +61,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "run":
             roots = {name: getattr(args, name) for name in DATASETS if getattr(args, name, None)}
             overrides = {name: data_overrides(name, roots) for name in datasets}
-            failed = run_benchmark(REPO, args.out, overrides, recipes, seeds, args.seconds, args.threads)
+            peer = {"crop": args.peer_crop, "batch": args.peer_batch, "lr": args.peer_lr}
+            failed = run_benchmark(REPO, args.out, overrides, recipes, seeds, args.seconds, args.threads, peer=peer)
         print(write_table(args.out, datasets, recipes, seeds, args.samples))
     except UpsegError as error:
         print(f"error: {error}", file=sys.stderr)

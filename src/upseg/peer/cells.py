@@ -81,7 +81,9 @@ def thread_env(threads: int | None) -> dict[str, str]:
     return env
 
 
-def upseg_command(repo: Path, cell: Cell, overrides: Sequence[str], seconds: int, run_dir: Path) -> list[str]:
+def upseg_command(
+    repo: Path, cell: Cell, overrides: Sequence[str], seconds: int, run_dir: Path, peer: dict[str, Any]
+) -> list[str]:
     return [
         sys.executable,
         str(repo / "scripts" / "train.py"),
@@ -95,8 +97,10 @@ def upseg_command(repo: Path, cell: Cell, overrides: Sequence[str], seconds: int
     ]
 
 
-def peer_command(repo: Path, cell: Cell, overrides: Sequence[str], seconds: int, run_dir: Path) -> list[str]:
-    spec = {"overrides": list(overrides), "seed": cell.seed, "seconds": seconds, "out": str(run_dir)}
+def peer_command(
+    repo: Path, cell: Cell, overrides: Sequence[str], seconds: int, run_dir: Path, peer: dict[str, Any]
+) -> list[str]:
+    spec = {"overrides": list(overrides), "seed": cell.seed, "seconds": seconds, "out": str(run_dir), "peer": peer}
     return [sys.executable, str(repo / "scripts" / "benchmark_peer.py"), "cell", json.dumps(spec)]
 
 
@@ -111,14 +115,20 @@ def finish_cell(cell: Cell, out: Path, run_dir: Path, extra: dict[str, Any]) -> 
 
 
 def run_cell(
-    repo: Path, out: Path, cell: Cell, overrides: Sequence[str], seconds: int, threads: int | None
+    repo: Path,
+    out: Path,
+    cell: Cell,
+    overrides: Sequence[str],
+    seconds: int,
+    threads: int | None,
+    peer: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Run one cell in a fresh process; its log is ``attempt_<n>.log`` beside the attempt's folder."""
     folder = cell.folder(out)
     folder.mkdir(parents=True, exist_ok=True)
     run_dir = next_attempt(folder)
     make = peer_command if cell.recipe == PEER else upseg_command
-    command = make(repo, cell, overrides, seconds, run_dir)
+    command = make(repo, cell, overrides, seconds, run_dir, peer or {})
     with open(run_dir.with_suffix(".log"), "w") as log:
         status = subprocess.run(command, cwd=repo, env=thread_env(threads), stdout=log, stderr=subprocess.STDOUT)
     if status.returncode != 0:
@@ -142,10 +152,10 @@ def override_keys(overrides: Sequence[str]) -> set[str]:
     return {item.lstrip("+~").split("=", 1)[0] for item in overrides}
 
 
-def peer_cell(config_dir: Path, spec: dict[str, Any], recipe: PeerRecipe | None = None) -> dict[str, Any]:
+def peer_cell(config_dir: Path, spec: dict[str, Any]) -> dict[str, Any]:
     """What ``benchmark_peer.py cell`` runs: the peer loop on the planned training images of the cell's data config,
     then upseg's per-image counts on its test images; writes ``per_image.csv`` and ``loop.json`` in ``spec['out']``."""
-    recipe = recipe or PeerRecipe()
+    recipe = PeerRecipe(**spec.get("peer", {}))
     overrides = ["experiment=auto", *spec["overrides"], f"seed={spec['seed']}"]
     cfg = compose_run_config(config_dir, overrides)
     cfg = apply_plan(cfg, make_plan(cfg), override_keys(spec["overrides"]))  # the same split as upseg's run
@@ -159,7 +169,7 @@ def peer_cell(config_dir: Path, spec: dict[str, Any], recipe: PeerRecipe | None 
     out = Path(spec["out"])
     out.mkdir(parents=True, exist_ok=True)
     write_per_image(out / PER_IMAGE, counts, datamodule.class_names, lambda i: datamodule.sample_name("test", i))
-    loop |= {"train_images": len(pairs), "recipe": vars(recipe)}
+    loop |= {"train_images": len(pairs), "peer_recipe": vars(recipe)}
     (out / "loop.json").write_text(json.dumps(loop, indent=2) + "\n")
     return loop
 
@@ -173,9 +183,11 @@ def run_benchmark(
     seconds: int,
     threads: int | None,
     report: Callable[[str], None] = print,
+    peer: dict[str, Any] | None = None,
 ) -> list[Cell]:
     """Run every unfinished cell, seed by seed (so that a partial benchmark has every recipe at its first seeds);
-    returns the cells that failed (their logs say why), after trying all the others."""
+    returns the cells that failed (their logs say why), after trying all the others. ``peer``: fields of
+    :class:`~upseg.peer.loop.PeerRecipe` other than its defaults."""
     failed = []
     cells = [Cell(d, r, s) for s in seeds for d in datasets for r in recipes]
     for number, cell in enumerate(cells, 1):
@@ -184,7 +196,7 @@ def run_benchmark(
             continue
         report(f"[{number}/{len(cells)}] {cell}: running ({seconds} s budget)")
         try:
-            result = run_cell(repo, out, cell, datasets[cell.dataset], seconds, threads)
+            result = run_cell(repo, out, cell, datasets[cell.dataset], seconds, threads, peer)
         except UpsegError as error:
             report(f"  failed: {error}")
             failed.append(cell)
