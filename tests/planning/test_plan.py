@@ -17,7 +17,7 @@ from upseg.errors import UpsegError
 from upseg.planning import PLAN_FILE, apply_plan, make_plan, plan_run, plan_task
 from upseg.planning.fingerprint import boundary, fingerprint
 from upseg.planning.plan import budget_seconds, override_value
-from upseg.planning.rules import PIXELS_PER_STEP, Context, plan_choices
+from upseg.planning.rules import PIXELS_PER_STEP, Context, epoch_length, plan_choices
 
 FOLDER = ("experiment=auto", "data=folder", f"data.num_classes={FOLDER_CLASSES}")
 
@@ -104,10 +104,20 @@ def test_the_command_lines_keys_beat_the_plan_and_the_plan_is_saved(train_config
     saved = yaml.safe_load((tmp_path / "run" / PLAN_FILE).read_text())
     assert saved["fingerprint"]["images"] == 6 and saved["seconds_per_step"] > 0
     assert "data.batch_size=2" not in saved["overrides"] and "data.num_workers=1" in saved["overrides"]
-    # The saved overrides reproduce the applied plan.
+    # Applied again without the timed step, the plan is the same but for the epoch length the timing sets.
     again = apply_plan(cfg, make_plan(cfg), explicit={"data.batch_size", "loss"})
+    assert again.data.samples_per_epoch <= planned.data.samples_per_epoch
+    again.data.samples_per_epoch = planned.data.samples_per_epoch
     assert again == planned
     assert instantiate(planned.data).val_fraction == planned.data.val_fraction
+
+
+def test_a_timed_step_sets_about_five_validations_in_the_budget_and_never_fewer_than_100_steps_an_epoch():
+    prints = fingerprint([(None, np.eye(8, dtype=np.int64))] * 20, 2, 255)
+    assert epoch_length(prints, 8).value == 100 * 8
+    assert epoch_length(prints, 8, budget_seconds=600, seconds_per_step=0.3).value == 400 * 8  # 2000 steps / 5
+    assert epoch_length(prints, 8, budget_seconds=600, seconds_per_step=0.35).value == 300 * 8  # in fifties
+    assert epoch_length(prints, 8, budget_seconds=600, seconds_per_step=2.0).value == 100 * 8
 
 
 def test_overrides_and_budgets_are_written_as_hydra_and_lightning_take_them():

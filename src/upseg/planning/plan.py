@@ -5,7 +5,8 @@ takes their :class:`~upseg.planning.fingerprint.Fingerprint`, the device, the me
 size, and applies the rules of :mod:`upseg.planning.rules`. :func:`apply_plan` sets each choice on the config
 unless the user gave that key on the command line (the user's overrides beat the plan's) or the config has no such
 key (``loss=ce`` has no ``dice_weight``). Then one training step is timed at the planned size, which says how many
-steps ``trainer.max_time`` buys, and refuses a budget shorter than one step. The plan is printed, and saved as
+steps ``trainer.max_time`` buys (and so how long an epoch between validations is), and refuses a budget shorter
+than one step. The plan is printed, and saved as
 ``plan.yaml`` in the run folder: the fingerprint, every choice with its reason and whether it was applied, and the
 overrides that reproduce it.
 """
@@ -32,7 +33,7 @@ from upseg.errors import ConfigError
 from upseg.models import build_network
 from upseg.planning.fingerprint import Fingerprint, fingerprint
 from upseg.planning.measure import seconds_per_step
-from upseg.planning.rules import SLIDING_WINDOW_KEY, Choice, Context, plan_choices
+from upseg.planning.rules import SLIDING_WINDOW_KEY, Choice, Context, epoch_length, plan_choices
 
 PLAN_FILE = "plan.yaml"
 CARVE_PLACEHOLDER = 0.5  # only to build a datamodule whose training pool is read before any carve
@@ -229,8 +230,13 @@ def plan_task(cfg: DictConfig) -> dict[str, Any]:
 def plan_run(cfg: DictConfig, output_dir: Path | None) -> tuple[DictConfig, Plan]:
     """Plan, apply (the command line's own keys win), time a step, print, and save ``plan.yaml`` in ``output_dir``."""
     plan = make_plan(cfg)
-    planned = apply_plan(cfg, plan, explicit_keys())
+    explicit = explicit_keys()
+    planned = apply_plan(cfg, plan, explicit)
     time_a_step(planned, plan)
+    if plan.status.get("data.samples_per_epoch") == "planned":  # the timed step sets how often to validate
+        timed = epoch_length(plan.fingerprint, planned.data.batch_size, plan.budget_seconds, plan.seconds_per_step)
+        plan.choices = [timed if choice.key == timed.key else choice for choice in plan.choices]
+        OmegaConf.update(planned, timed.key, timed.value, merge=False)
     from lightning.pytorch.utilities import rank_zero_only
 
     if rank_zero_only.rank == 0:

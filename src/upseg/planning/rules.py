@@ -12,8 +12,10 @@ section states them; here is why, briefly:
   ``P / (H·W)`` (rounded down to a multiple of 4, 4 to 32).
 - **Scale range.** With crops only: ``[0.8, 1.25]`` for thin structures, whose width in pixels is itself a cue,
   ``[0.7, 1.4]`` (nnU-Net's) for objects. A short budget is better spent on the data than on strong augmentation.
-- **Epoch length.** ``samples_per_epoch = max(images, 100 · batch)``: at least 100 steps between validations, so that a
-  small dataset is not validated after every few steps (the run's length is set by time or ``max_epochs``, not this).
+- **Epoch length.** ``samples_per_epoch = max(images, steps · batch)`` with ``steps`` = 100, or, once a step has been
+  timed, the steps that a fifth of ``trainer.max_time`` buys (at least 100, in fifties): about 5 validations a run, so
+  that a small dataset is not validated after every few steps and validation takes little of the budget (the run's
+  length is its time or ``max_epochs``, not this; the headline is the final weights).
 - **Validation split**, where it is carved from the training images (``data.val_fraction``: no val folders, or a
   carve already configured): ``clamp(round(n / 10), 1, 100)`` images, so that a small dataset keeps ~90 % of its
   images for training; fewer than 3 images cannot be split.
@@ -44,7 +46,8 @@ THIN_BATCH, OBJECT_BATCH = 8, 4
 MIN_BATCH, MAX_BATCH = 4, 32
 CROP_MULTIPLE = 32
 SCALES = {"thin": [0.8, 1.25], "objects": [0.7, 1.4]}
-STEPS_PER_EPOCH = 100
+STEPS_PER_EPOCH = 100  # at least, between validations
+VALIDATIONS = 5  # a run with a time budget validates about this often
 RARE = 0.2  # class frequency under which Dice is used
 EVAL_PIXELS = {"cpu": 4 * 2**20, "cuda": 16 * 2**20}
 CACHE_SHARE = 0.25  # of the available memory
@@ -120,9 +123,15 @@ def crop_and_batch(fingerprint: Fingerprint, context: Context) -> list[Choice]:
     ]
 
 
-def epoch_length(fingerprint: Fingerprint, batch: int) -> Choice:
-    samples = max(fingerprint.images, STEPS_PER_EPOCH * batch)
-    return Choice("data.samples_per_epoch", samples, f"≥ {STEPS_PER_EPOCH} steps between validations")
+def epoch_length(
+    fingerprint: Fingerprint, batch: int, budget_seconds: float | None = None, seconds_per_step: float | None = None
+) -> Choice:
+    steps, why = STEPS_PER_EPOCH, f"≥ {STEPS_PER_EPOCH} steps between validations"
+    if budget_seconds and seconds_per_step:
+        budgeted = int(budget_seconds / seconds_per_step / VALIDATIONS) // 50 * 50
+        if budgeted > steps:
+            steps, why = budgeted, f"≈ {VALIDATIONS} validations in trainer.max_time at {seconds_per_step:.2f} s a step"
+    return Choice("data.samples_per_epoch", max(fingerprint.images, steps * batch), why)
 
 
 def validation_split(fingerprint: Fingerprint) -> Choice:
