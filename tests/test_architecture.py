@@ -24,9 +24,11 @@ MAY_IMPORT = {
     "data": {"errors"},
     "cli": {"models", "upsample", "errors"},
     "analysis": {"metrics", "models", "upsample", "errors"},
-    "training": {"models", "losses", "metrics", "data", "analysis", "cli", "errors"},
-    "evaluation": {"training", "models", "metrics", "data", "cli", "errors"},
-    "__init__": {"training"},
+    "inference": {"errors"},
+    "training": {"models", "losses", "metrics", "data", "inference", "analysis", "cli", "errors"},
+    "evaluation": {"training", "models", "metrics", "data", "inference", "cli", "errors"},
+    "prediction": {"training", "inference", "data", "metrics", "models", "cli", "errors"},
+    "__init__": {"training", "prediction"},
 }
 
 

@@ -7,10 +7,12 @@ from upseg.data.folder import FolderDataModule
 from upseg.data.pets import PetsDataModule
 from upseg.data.shapes import ShapesDataset
 from upseg.data.shapes_datamodule import ShapesDataModule
+from upseg.data.spec import DataSpec
 from upseg.data.voc import VOCAugDataModule, VOCDataModule
 
 __all__ = [
     "Batch",
+    "DataSpec",
     "FolderDataModule",
     "PetsDataModule",
     "SegmentationDataModule",

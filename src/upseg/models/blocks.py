@@ -1,9 +1,8 @@
-"""Building blocks shared by the networks: conv-BN-ReLU, the two-conv U-Net block and pad-to-multiple."""
+"""Building blocks shared by the networks: conv-BN-ReLU and the two-conv U-Net block."""
 
 from __future__ import annotations
 
-import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import nn
 
 
 class ConvBNReLU(nn.Sequential):
@@ -22,15 +21,3 @@ class DoubleConv(nn.Sequential):
 
     def __init__(self, in_channels: int, out_channels: int):
         super().__init__(ConvBNReLU(in_channels, out_channels), ConvBNReLU(out_channels, out_channels))
-
-
-def pad_to_multiple(x: Tensor, multiple: int) -> tuple[Tensor, tuple[int, int]]:
-    """Zero-pad bottom/right so H and W are multiples of ``multiple``; returns the padded input and the original size.
-
-    After normalisation zero is the dataset mean, so the padding looks like a neutral border.
-    """
-    height, width = x.shape[-2:]
-    pad_h, pad_w = -height % multiple, -width % multiple
-    if pad_h or pad_w:
-        x = F.pad(x, (0, pad_w, 0, pad_h))
-    return x, (height, width)

@@ -1,7 +1,8 @@
 """Fitting and testing: the LightningModule (:mod:`.module`), building a run from its config (:mod:`.build`), the
 callbacks (:mod:`.callbacks`), weights-only checkpoints (:mod:`.checkpoints`), the tests after training
 (:mod:`.testing`), the run summary (:mod:`.summary`) and the run itself (:mod:`.train`, what ``scripts/train.py``
-calls). Imports models, losses, metrics, data, analysis (cost), cli (config checks) and errors; never evaluation."""
+calls). Imports models, losses, metrics, data, inference (how tests run the network), analysis (cost), cli (config
+checks) and errors; never evaluation or prediction."""
 
 from upseg.training.module import SegmentationModule
 
