@@ -68,7 +68,6 @@ def sliding_window_logits(
         return network(images)
     weights = window_weights(*window, blend, images.device)
     total: Tensor | None = None
-    coverage = torch.zeros(height, width, device=images.device)
     for first in range(0, len(boxes), batch_size):
         chunk = boxes[first : first + batch_size]
         crops = torch.cat([images[..., top : top + window[0], left : left + window[1]] for top, left in chunk])
@@ -76,6 +75,8 @@ def sliding_window_logits(
         if total is None:
             dtype = torch.promote_types(logits.dtype, torch.float32)
             total = torch.zeros(batch, logits.shape[1], height, width, dtype=dtype, device=images.device)
+            coverage = torch.zeros(height, width, dtype=dtype, device=images.device)
+            weights = weights.to(dtype)
         for part, (top, left) in zip(logits.split(batch), chunk, strict=True):
             total[..., top : top + window[0], left : left + window[1]] += part * weights
             coverage[top : top + window[0], left : left + window[1]] += weights

@@ -5,19 +5,19 @@ checkpoint's data spec says ((x/255 − mean)/std), → ``N×K×H×W`` logits. B
 consumer needs: the input rule, normalisation, evaluation size, image conversion, class names, palette and
 ``ignore_index``, and the differences found by the check below.
 
-**Input sizes.** With ``dynamic=false`` the program takes the one size ``input_size``. With ``dynamic=true`` it is
-first exported for any ``H, W > size_multiple`` (the network pads inside; :meth:`SegmentationNetwork.pad_input`
-keeps the padded size symbolic); where a decoder's layers guard on the padded size in ways torch's symbolic shapes
-cannot prove for every size (the export raises a constraint violation), it is exported for ``H, W`` multiples of
-``size_multiple`` from ``2·size_multiple`` instead, and the caller pads (zeros after normalisation, bottom and
-right) and crops, as the network itself does. ONNX conversion of a program whose convolution padding is computed
-from the input size (ONNX ``Conv`` takes its ``pads`` as constants) fails; then ONNX gets the fixed ``input_size``.
-Each fallback is said in one line and kept in ``model.json``; the README's decoder table lists what each decoder
-gets (checked by ``tests/prediction/test_export.py``).
+**Input sizes.** With ``dynamic=false`` the program takes one image of the one size ``input_size``. With
+``dynamic=true`` it takes any batch and is first exported for any ``H, W > size_multiple`` (the network pads inside;
+:meth:`SegmentationNetwork.pad_input` keeps the padded size symbolic); where a decoder's layers guard on the padded
+size in ways torch's symbolic shapes cannot prove for every size (the export raises a constraint violation), it is
+exported for ``H, W`` multiples of ``size_multiple`` from ``2·size_multiple`` instead, and the caller pads (zeros
+after normalisation, bottom and right) and crops, as the network itself does. ONNX conversion of a program whose
+convolution padding is computed from the input size (ONNX ``Conv`` takes its ``pads`` as constants) fails; then ONNX
+gets the fixed ``input_size``. Each fallback is said in one line and kept in ``model.json``; the README's decoder
+table lists what each decoder gets (checked by ``tests/prediction/test_export.py``).
 
-**Check.** The saved file is loaded back — ``torch.export.load``, or an ONNX Runtime session where ``onnxruntime``
-is installed (``pip install -e ".[export]"``) — and run on the example and on a second size its rule allows; the
-largest absolute difference from eager PyTorch per size is printed and kept.
+**Check.** The saved file is loaded back — ``torch.export.load``, or an ONNX Runtime session where ``onnxruntime`` is
+installed (``pip install -e ".[export]"``) — and run on the example and on a second size its rule allows; the largest
+absolute difference from eager PyTorch per size is printed and kept.
 """
 
 from __future__ import annotations
@@ -82,10 +82,13 @@ def example_size(requested: tuple[int, int], multiple: int, dynamic: bool) -> tu
 
 
 def _dims(rule: str, multiple: int) -> tuple[dict[int, Any], ...]:
+    """Dynamic batch, height and width: from ``multiple + 1`` (``any``; 1 would make the deepest feature a single
+    pixel, a size torch.export specialises) or ``multiple·k``, ``k ≥ 2`` (``multiple``)."""
     Dim = torch.export.Dim
+    batch = Dim("batch", min=1)
     if rule == "any":
-        return ({2: Dim("height", min=multiple + 1), 3: Dim("width", min=multiple + 1)},)
-    return ({2: multiple * Dim("height_blocks", min=2), 3: multiple * Dim("width_blocks", min=2)},)
+        return ({0: batch, 2: Dim("height", min=multiple + 1), 3: Dim("width", min=multiple + 1)},)
+    return ({0: batch, 2: multiple * Dim("height_blocks", min=2), 3: multiple * Dim("width_blocks", min=2)},)
 
 
 def export_program(
@@ -169,7 +172,7 @@ def export_network(net: SegmentationNetwork, format: str, path: Path, example: T
         return report
     generator = torch.Generator().manual_seed(0)
     for height, width in rule.check_sizes((example.shape[-2], example.shape[-1])):
-        images = torch.randn(1, example.shape[1], height, width, generator=generator)
+        images = torch.randn(example.shape[0], example.shape[1], height, width, generator=generator)
         with torch.no_grad():
             expected = net(images)
             difference = (run_saved(path, images) - expected).abs().max().item()
@@ -195,7 +198,9 @@ def export(cfg: DictConfig) -> dict[str, Any]:
         raise ConfigError(f"input_size must be [height, width], two positive ints, got {list(size)}")
     module = module_from_checkpoint(cfg.ckpt_path)
     net = module.net.eval()
-    example = torch.randn(1, net.in_channels, *example_size(size, net.size_multiple, cfg.dynamic))  # type: ignore[arg-type]
+    # A dynamic batch needs an example of two: torch.export specialises a size of 1.
+    batch = 2 if cfg.dynamic else 1
+    example = torch.randn(batch, net.in_channels, *example_size(size, net.size_multiple, cfg.dynamic))  # type: ignore[arg-type]
     folder = Path(cfg.paths.output_dir)
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"model{FORMATS[cfg.format]}"
