@@ -10,10 +10,12 @@ consumer needs: the input rule, normalisation, evaluation size, image conversion
 :meth:`SegmentationNetwork.pad_input` keeps the padded size symbolic); where a decoder's layers guard on the padded
 size in ways torch's symbolic shapes cannot prove for every size (the export raises a constraint violation), it is
 exported for ``H, W`` multiples of ``size_multiple`` from ``2·size_multiple`` instead, and the caller pads (zeros
-after normalisation, bottom and right) and crops, as the network itself does. ONNX conversion of a program whose
-convolution padding is computed from the input size (ONNX ``Conv`` takes its ``pads`` as constants) fails; then ONNX
-gets the fixed ``input_size``. Each fallback is said in one line and kept in ``model.json``; the README's decoder
-table lists what each decoder gets (checked by ``tests/prediction/test_export.py``).
+after normalisation, bottom and right) and crops, as the network itself does. (Those guards hold for every size — ``q
+mod 2q ≠ 0`` for ``q = ⌈H/m⌉`` — but turning them into run-time assertions,
+``prefer_deferred_runtime_asserts_over_guards``, is not safe here: ONNX drops the assertions.) ONNX conversion of a
+program whose convolution padding is computed from the input size (ONNX ``Conv`` takes its ``pads`` as constants)
+fails; then ONNX gets the fixed ``input_size``. Each fallback is said in one line and kept in ``model.json``; the
+README's decoder table lists what each decoder gets (checked by ``tests/prediction/test_export.py``).
 
 **Check.** The saved file is loaded back — ``torch.export.load``, or an ONNX Runtime session where ``onnxruntime`` is
 installed (``pip install -e ".[export]"``) — and run on the example and on a second size its rule allows; the largest
@@ -26,6 +28,7 @@ import contextlib
 import io
 import json
 import logging
+import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -58,10 +61,10 @@ class SizeRule:
 
     def describe(self) -> str:
         if self.kind == "any":
-            return f"any H, W ≥ {self.minimum}"
+            return f"any H, W >= {self.minimum}"
         if self.kind == "multiple":
             return f"H, W multiples of {self.multiple}, from {self.minimum}"
-        return f"fixed {self.size[0]}×{self.size[1]}"  # type: ignore[index]
+        return f"fixed {self.size[0]}x{self.size[1]}"  # type: ignore[index]
 
     def check_sizes(self, example: tuple[int, int]) -> list[tuple[int, int]]:
         """The example's size and, unless fixed, a second size the rule allows (not a multiple, for ``any``)."""
@@ -105,9 +108,18 @@ def export_program(
             "any", minimum=multiple + 1, multiple=multiple
         )
     except (ConstraintViolationError, torch._dynamo.exc.UserError) as error:
-        reason = f"any size: {first_line(error)}"
+        guard = re.search(r"satisfy the generated guard (.+?)\.?$", str(error), re.MULTILINE)
+        reason = f"for some sizes it would need {guard.group(1)}" if guard else root_cause(error)
     program = torch.export.export(net, (example,), dynamic_shapes=_dims("multiple", multiple))
     return program, SizeRule("multiple", minimum=2 * multiple, multiple=multiple, reason=reason)
+
+
+def root_cause(error: BaseException) -> str:
+    """The first line of the innermost error behind ``error`` (the exporters wrap theirs several times), without the
+    terminal colours the ONNX exporter puts in its messages."""
+    while error.__cause__ is not None:
+        error = error.__cause__
+    return re.sub(r"\x1b\[[0-9;]*m", "", first_line(error))
 
 
 def onnx_program(program: torch.export.ExportedProgram) -> Any:
@@ -123,8 +135,8 @@ def export_onnx(net: SegmentationNetwork, example: Tensor, dynamic: bool) -> tup
         return onnx_program(program), rule
     except Exception as error:
         if rule.kind == "fixed":
-            raise UpsegError(f"the network does not convert to ONNX ({first_line(error)})") from None
-        reason = f"{rule.describe()} does not convert to ONNX: {first_line(error)}"
+            raise UpsegError(f"the network does not convert to ONNX ({root_cause(error)})") from None
+        reason = f"{rule.describe()} does not convert to ONNX: {root_cause(error)}"
     program, rule = export_program(net, example, dynamic=False)
     return onnx_program(program), SizeRule("fixed", size=rule.size, reason=reason)
 
@@ -215,7 +227,7 @@ def export(cfg: DictConfig) -> dict[str, Any]:
     if report.rule.reason:
         print(f"note: exported for {report.rule.describe()}, not any size: {report.rule.reason}")
     summary = export_summary(module, report)
-    (folder / "model.json").write_text(json.dumps(summary, indent=2) + "\n")
+    (folder / "model.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     checked = ", ".join(f"{size}: {difference:.2g}" for size, difference in report.differences.items()) or "not checked"
     print(f"{path} ({report.rule.describe()}); max |difference| from eager PyTorch: {checked}")
     return summary
