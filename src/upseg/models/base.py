@@ -32,6 +32,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from upseg.errors import ConfigError
+from upseg.models.blocks import pad_bottom_right
 from upseg.upsample import build_upsampler, needs_guide
 
 
@@ -53,13 +54,7 @@ class SegmentationNetwork(nn.Module):
     def pad_input(self, images: Tensor) -> tuple[Tensor, tuple[int, int]]:
         """``N×C×H×W`` zero-padded at the bottom and right to multiples of ``size_multiple``, and the padding
         ``(rows, columns)`` added. After normalisation zero is the dataset mean: a neutral border."""
-        multiple = self.size_multiple
-        height, width = images.shape[-2:]
-        rows = multiple * ((height + multiple - 1) // multiple) - height
-        columns = multiple * ((width + multiple - 1) // multiple) - width
-        if torch.compiler.is_exporting() or rows or columns:
-            images = F.pad(images, (0, columns, 0, rows))
-        return images, (rows, columns)
+        return pad_bottom_right(images, self.size_multiple)
 
     @staticmethod
     def crop_padding(logits: Tensor, padding: tuple[int, int]) -> Tensor:

@@ -1,8 +1,10 @@
-"""Building blocks shared by the networks: conv-BN-ReLU and the two-conv U-Net block."""
+"""Building blocks shared by the networks: conv-BN-ReLU, the two-conv U-Net block and pad-to-multiple."""
 
 from __future__ import annotations
 
-from torch import nn
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
 
 
 class ConvBNReLU(nn.Sequential):
@@ -21,3 +23,26 @@ class DoubleConv(nn.Sequential):
 
     def __init__(self, in_channels: int, out_channels: int):
         super().__init__(ConvBNReLU(in_channels, out_channels), ConvBNReLU(out_channels, out_channels))
+
+
+def pad_bottom_right(x: Tensor, multiple: int) -> tuple[Tensor, tuple[int, int]]:
+    """Zero-pad bottom/right so H and W are multiples of ``multiple``; returns the padded input and the padding
+    ``(rows, columns)`` added.
+
+    After normalisation zero is the dataset mean, so the padding looks like a neutral border. While ``torch.export``
+    traces, the input is padded even by zero, so that the padded size ``m·⌈H/m⌉`` stays a symbolic multiple of ``m``
+    (see :mod:`upseg.models.base`).
+    """
+    height, width = x.shape[-2:]
+    rows = multiple * ((height + multiple - 1) // multiple) - height
+    columns = multiple * ((width + multiple - 1) // multiple) - width
+    if torch.compiler.is_exporting() or rows or columns:
+        x = F.pad(x, (0, columns, 0, rows))
+    return x, (rows, columns)
+
+
+def pad_to_multiple(x: Tensor, multiple: int) -> tuple[Tensor, tuple[int, int]]:
+    """:func:`pad_bottom_right`, returning the original size ``(H, W)`` instead of the padding (networks that crop
+    by slicing; :meth:`SegmentationNetwork.crop_padding` also keeps exports symbolic)."""
+    padded, _ = pad_bottom_right(x, multiple)
+    return padded, (x.shape[-2], x.shape[-1])
