@@ -121,13 +121,14 @@ def test_an_evaluation_size_is_undone_so_masks_have_the_image_size(trained):
     torch.testing.assert_close(logits, expected)
 
 
-def test_a_checkpoint_from_before_the_data_spec_predicts_with_its_recorded_normalisation(trained, tmp_path):
+def test_a_checkpoint_from_before_the_data_spec_predicts_with_its_recorded_normalisation(trained, tmp_path, caplog):
     checkpoint = torch.load(trained.checkpoint, weights_only=True)
     recorded = checkpoint["hyper_parameters"].pop("data_spec")
     assert recorded == DataSpec(palette=((0, 0, 0), (230, 25, 75), (60, 180, 75), (255, 225, 25))).as_dict()
     checkpoint["upseg_run_config"]["data"] |= {"mean": [0.5, 0.5, 0.5], "std": [0.25, 0.25, 0.25]}
     torch.save(checkpoint, tmp_path / "old.ckpt")
     old = upseg.load(tmp_path / "old.ckpt")
+    assert "predates the data spec: predicting with mean [0.5, 0.5, 0.5], std [0.25, 0.25, 0.25]" in caplog.text
     assert old.spec == DataSpec(mean=(0.5,) * 3, std=(0.25,) * 3)  # its data config's; rgb, 3 channels, no palette
     image = np.random.default_rng(2).integers(0, 256, (32, 32, 3), dtype=np.uint8)
     normalised = torch.from_numpy((image / 255.0 - 0.5) / 0.25).permute(2, 0, 1)[None].float()

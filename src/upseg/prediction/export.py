@@ -41,6 +41,7 @@ from torch.fx.experimental.symbolic_shapes import ConstraintViolationError
 from upseg.cli.validation import check_config
 from upseg.errors import ConfigError, UpsegError, first_line
 from upseg.models import SegmentationNetwork
+from upseg.prediction.predictor import check_channels
 from upseg.training.checkpoints import module_from_checkpoint
 
 log = logging.getLogger(__name__)
@@ -209,6 +210,7 @@ def export(cfg: DictConfig) -> dict[str, Any]:
     if len(size) != 2 or not all(isinstance(side, int) and side > 0 for side in size):
         raise ConfigError(f"input_size must be [height, width], two positive ints, got {list(size)}")
     module = module_from_checkpoint(cfg.ckpt_path)
+    check_channels(module, cfg.ckpt_path)
     net = module.net.eval()
     # A dynamic batch needs an example of two: torch.export specialises a size of 1.
     batch = 2 if cfg.dynamic else 1

@@ -22,6 +22,7 @@ before the softmax or argmax (:func:`logits_at_size`).
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -39,6 +40,7 @@ from upseg.errors import ConfigError, UpsegError
 from upseg.training.checkpoints import module_from_checkpoint
 from upseg.training.module import SegmentationModule
 
+log = logging.getLogger(__name__)
 PRECISIONS: dict[str, torch.dtype | None] = {
     "32-true": None,
     "32": None,
@@ -143,7 +145,18 @@ def load(
 
 
 def check_channels(module: SegmentationModule, path: str | Path) -> None:
-    """One :class:`UpsegError` when the network takes other images than the data spec makes."""
+    """One :class:`UpsegError` when the network takes other images than the data spec makes; a warning saying what a
+    checkpoint from before the data spec was kept gets instead."""
+    if module.hparams.get("data_spec") is None:
+        spec = module.data_spec
+        log.warning(
+            "checkpoint %s predates the data spec: predicting with mean %s, std %s, eval_size %s (its recorded data "
+            "config's, else the defaults), RGB images and the VOC colour map",
+            path,
+            list(spec.mean),
+            list(spec.std),
+            spec.eval_size,
+        )
     expected, made = module.net.in_channels, module.data_spec.channels
     if expected != made:
         raise UpsegError(
