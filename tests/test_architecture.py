@@ -24,11 +24,13 @@ MAY_IMPORT = {
     "data": {"errors"},
     "cli": {"models", "upsample", "errors"},
     "analysis": {"metrics", "models", "upsample", "errors"},
+    "inference": {"errors"},
     "planning": {"data", "models", "cli", "errors"},
-    "training": {"models", "losses", "metrics", "data", "analysis", "planning", "cli", "errors"},
-    "evaluation": {"training", "models", "metrics", "data", "cli", "errors"},
+    "training": {"models", "losses", "metrics", "data", "inference", "analysis", "planning", "cli", "errors"},
+    "evaluation": {"training", "models", "metrics", "data", "inference", "cli", "errors"},
+    "prediction": {"training", "inference", "data", "metrics", "models", "cli", "errors"},
     "peer": {"training", "planning", "data", "metrics", "analysis", "cli", "errors"},
-    "__init__": {"training"},
+    "__init__": {"training", "prediction"},
 }
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 __version__ = "0.1.0"
-__all__ = ["SegmentationModule"]
+__all__ = ["SegmentationModule", "load"]
 
 
 def __getattr__(name: str) -> Any:
@@ -14,4 +14,8 @@ def __getattr__(name: str) -> Any:
         from upseg.training.module import SegmentationModule
 
         return SegmentationModule
+    if name == "load":  # upseg.load(checkpoint) → a Predictor (upseg.prediction)
+        from upseg.prediction import load
+
+        return load
     raise AttributeError(f"module 'upseg' has no attribute {name!r}")

@@ -43,6 +43,8 @@ WRONG = [
     ("callbacks.step_checkpoint.every_n_train_steps=-5", "callbacks.step_checkpoint.every_n_train_steps=-5", ">= 0"),
     ("+logger.csv.flush=1", "logger.csv.flush", "its options: flush_logs_every_n_steps,"),
     ("seed=lucky", "seed='lucky'", "it must be an int or null"),
+    ("inference.flip=maybe", "inference.flip='maybe'", "it must be true or false"),
+    ("inference.mode=slide inference.crop=20", "inference.crop=20", "is not a multiple of 8, the size multiple of"),
     # Mistakes of the command line itself, found before Hydra would print its several lines:
     (
         "scheduler=cosine scheduler.T_max=0",

@@ -1,6 +1,7 @@
 """Every registered network, with every registered upsampler as its decoder, at its ``tiny_options``: any input
-size gives logits of that size, it states its checkerboard period, and ``torch.export`` and
-``torch.compile(fullgraph=True)`` give eager's logits. A new network is covered here by registering it."""
+size gives logits of that size, it states its checkerboard period, its input channels and its size multiple (inputs
+whose sides are multiples of it need no padding), and ``torch.export`` and ``torch.compile(fullgraph=True)`` give
+eager's logits. A new network is covered here by registering it."""
 
 from __future__ import annotations
 
@@ -28,6 +29,28 @@ def test_any_input_size_gives_logits_of_that_size(network, decoder):
     with torch.no_grad():
         for height, width in [(37, 53), (1, 1), (32, 32)]:
             assert net(torch.randn(2, 3, height, width)).shape == (2, NUM_CLASSES, height, width)
+
+
+@pytest.mark.parametrize("network,decoder", CASES)
+def test_sides_that_are_multiples_of_the_size_multiple_need_no_padding(network, decoder, monkeypatch):
+    net = tiny(network, decoder)
+    multiple = net.size_multiple
+    assert isinstance(multiple, int) and multiple >= 1 and net.in_channels == 3
+    paddings = []
+    pad_input = SegmentationNetwork.pad_input
+
+    def recorded(self, images):
+        padded, padding = pad_input(self, images)
+        paddings.append(padding)
+        return padded, padding
+
+    monkeypatch.setattr(SegmentationNetwork, "pad_input", recorded)
+    with torch.no_grad():
+        assert net(torch.randn(1, 3, multiple + 1, 2 * multiple - 1)).shape[-2:] == (multiple + 1, 2 * multiple - 1)
+        assert paddings == [(-(multiple + 1) % multiple, -(2 * multiple - 1) % multiple)]
+        # With padding switched off, sides that are multiples still give logits of their size: the multiple suffices.
+        monkeypatch.setattr(SegmentationNetwork, "pad_input", lambda self, images: (images, (0, 0)))
+        assert net(torch.randn(1, 3, multiple, 2 * multiple)).shape == (1, NUM_CLASSES, multiple, 2 * multiple)
 
 
 @pytest.mark.parametrize("network,decoder", CASES)

@@ -3,32 +3,12 @@ script that loads checkpoints, and its code never runs."""
 
 from __future__ import annotations
 
-import pathlib
-from pathlib import Path
-
 import pytest
 import torch
 
+from tests.helpers.checkpoints import hostile_checkpoint
 from upseg.errors import UpsegError
 from upseg.training.checkpoints import CheckpointRefused, read_checkpoint
-
-
-class CreatesMarker:
-    """Unpickling this object calls ``Path.touch(marker)``: a stand-in for any command a hostile file could run."""
-
-    def __init__(self, marker: Path):
-        self.marker = marker
-
-    def __reduce__(self):
-        return (pathlib.Path.touch, (self.marker,))
-
-
-def hostile_checkpoint(folder: Path) -> tuple[Path, Path]:
-    """A file shaped like a Lightning checkpoint that creates ``marker`` when unpickled unsafely."""
-    marker = folder / "marker"
-    path = folder / "hostile.ckpt"
-    torch.save({"state_dict": {}, "epoch": 0, "global_step": 0, "payload": CreatesMarker(marker)}, path)
-    return path, marker
 
 
 def test_the_hostile_file_would_really_run_its_code(tmp_path):
@@ -55,8 +35,9 @@ def test_read_checkpoint_refuses_it_without_running_it(tmp_path):
         ("evaluate.py", []),
         ("train.py", ["experiment=quickstart"]),  # resume
         ("train.py", ["experiment=quickstart", "train=false"]),  # test only
+        ("predict.py", ["input=."]),
     ],
-    ids=["evaluate", "resume", "test-only"],
+    ids=["evaluate", "resume", "test-only", "predict"],
 )
 def test_scripts_refuse_it_in_one_line_and_never_run_it(scripts, tmp_path, script, args):
     path, marker = hostile_checkpoint(tmp_path)

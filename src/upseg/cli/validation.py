@@ -288,7 +288,7 @@ def check_trainer(trainer_cfg: DictConfig) -> None:
 
 def check_config(cfg: DictConfig) -> None:
     """Check a training or evaluation config before anything is built (see the module docstring)."""
-    for key in ("data", "model", "trainer", "optimizer", "scheduler", "loss"):
+    for key in ("data", "model", "trainer", "optimizer", "scheduler", "loss", "inference"):
         node = cfg.get(key)
         if isinstance(node, DictConfig) and "_target_" in node:
             check_values(key, node, get_method(node._target_))

@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset, Subset
 
 from upseg.data.distributed import eval_sampler
+from upseg.data.spec import DataSpec
 from upseg.data.transforms import IMAGENET_MEAN, IMAGENET_STD, eval_transform, train_transform
 from upseg.errors import ConfigError
 
@@ -104,7 +105,8 @@ class SegmentationDataModule(L.LightningDataModule):
 
     Subclasses implement :meth:`build_datasets`, pass ``num_classes`` and ``class_names`` to this constructor and
     optionally set ``palette`` (``num_classes×3`` uint8 colours for pictures). The datamodule owns the label space:
-    the model is built with its ``num_classes`` and ``class_names`` (:func:`upseg.training.build.build_module`).
+    the model is built with its ``num_classes`` and ``class_names`` (:func:`upseg.training.build.build_module`), and
+    with its :meth:`data_spec`, what predicting on new images needs (kept in checkpoints).
     """
 
     def __init__(
@@ -155,7 +157,22 @@ class SegmentationDataModule(L.LightningDataModule):
         self.pin_memory = pin_memory and torch.cuda.is_available()
         self.train_transform = train_transform(crop_size, ignore_index, scale_range, hflip, color_jitter, mean, std)
         self.eval_transform = eval_transform(eval_size, mean, std)
+        self.normalisation = (tuple(mean), tuple(std))
+        self.eval_size = eval_size
         self.datasets: dict[str, Dataset] = {}
+
+    def data_spec(self) -> DataSpec:
+        """Normalisation, evaluation size, image conversion and palette: what a model trained on this data needs to
+        predict on new images (:class:`~upseg.data.spec.DataSpec`)."""
+        mean, std = self.normalisation
+        size = self.eval_size
+        palette = self.palette
+        return DataSpec(
+            mean=tuple(float(v) for v in mean),
+            std=tuple(float(v) for v in std),
+            eval_size=size if size is None or isinstance(size, int) else (int(size[0]), int(size[1])),
+            palette=tuple(tuple(int(c) for c in colour) for colour in palette) if palette is not None else None,
+        )
 
     @staticmethod
     def splits_for(stage: str | None) -> tuple[str, ...]:

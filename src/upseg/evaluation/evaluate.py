@@ -1,5 +1,8 @@
 """Evaluate a checkpoint: rebuild the model from it alone, test one split at full resolution, write the results.
 
+The network runs as the ``inference`` config says (whole images by default; sliding windows, flips, scales:
+:mod:`upseg.inference`), as in the test after training and in ``predict.py``.
+
 Writes to the run directory ``metrics.json`` (every metric of the catalogue, :mod:`upseg.metrics.catalogue`, under
 ``<split>/``, per-class ones as ``{class name: value}``; the confusion matrix), ``per_image.csv`` (see
 :mod:`upseg.metrics.results`), ``confusion_matrix.png`` and ``predictions.png``, and prints the catalogue's table.
@@ -89,12 +92,12 @@ def predict_examples(
     loader = DataLoader(
         Subset(datamodule.datasets[split], list(first)), batch_size=1, collate_fn=pad_collate(datamodule.ignore_index)
     )
-    predictions = trainer.predict(module, dataloaders=loader)
+    logits = trainer.predict(module, dataloaders=loader)
     images, targets = zip(*(raw[index] for index in first), strict=True) if first else ((), ())
     return (
         [np.asarray(image) for image in images],
         [np.asarray(target) for target in targets],
-        [prediction[0].cpu().numpy() for prediction in predictions],
+        [prediction[0].argmax(0).cpu().numpy() for prediction in logits],
     )
 
 
@@ -106,6 +109,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     if split not in SPLITS:
         raise ConfigError(f"split must be train, val or test, got {split!r}")
     module = load_checkpoint(cfg.get("ckpt_path"))
+    module.inference = build(cfg.inference, "inference") if cfg.get("inference") is not None else None
     datamodule = evaluation_data(cfg, module, split)
     loader = datamodule.dataloader(split)
     trainer = evaluation_trainer(cfg)
@@ -145,6 +149,7 @@ def evaluation_result(
         "decoder": module.hparams.decoder["name"],
         "model": module.hparams.net["name"],
         "images": images,
+        "inference": module.inference.describe(),
         **scores,
         "class_names": module.class_names,
         "confusion_matrix": module.test_confusion_matrix.numpy().astype(int).tolist(),

@@ -2,10 +2,19 @@
 
 A network is a :class:`SegmentationNetwork`, built as ``Network(num_classes, decoder, **options)`` with ``decoder``
 the decoder config ``{name, options}``. It maps images ``N×C_in×H×W`` → logits ``N×num_classes×H×W`` for ANY ``H, W``
-(padding inside to what it needs and cropping back), and states ``checkerboard_period``: the period, in output
-pixels, of the artifacts its last learned upsampling could leave (the factor of that upsampling), which the
-checkerboard score measures, and ``min_input_size``: its total stride, the side below which an image is mostly the
-padding its deepest stage sees (the plan refuses training images smaller than that).
+and states
+
+- ``in_channels``: ``C_in``, the channels of the images it takes;
+- ``size_multiple``: the multiple its layers need ``H`` and ``W`` to be (U-Net ``2^depth``, FCN 32). ``forward``
+  zero-pads the input at the bottom and right up to it and crops the logits back
+  (:meth:`SegmentationNetwork.pad_input`, :meth:`SegmentationNetwork.crop_padding`), so an input whose sides are
+  multiples of it is never padded: sliding-window inference takes its windows in such sizes;
+- ``checkerboard_period``: the period, in output pixels, of the artifacts its last learned upsampling could leave
+  (the factor of that upsampling), which the checkerboard score measures.
+
+While ``torch.export`` traces (and so ONNX export), the padding is applied even when it is zero and the crop is a
+negative padding, so that the traced sizes stay symbolic: ``P = m·⌈H/m⌉`` is provably a multiple of ``m`` and
+``P − (P − H) = H``, where a conditional pad and a slice ``[:H]`` would make the export guard on ``H mod m``.
 
 Upsamplers come only from the one builder, through :meth:`SegmentationNetwork.decoder_upsampler`; a guided
 upsampler (``fade``) gets, as its guide, the feature the network passes to :meth:`SegmentationNetwork.upsample`
@@ -18,24 +27,42 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
+import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from upseg.errors import ConfigError
+from upseg.models.blocks import pad_bottom_right
 from upseg.upsample import build_upsampler, needs_guide
 
 
 class SegmentationNetwork(nn.Module):
     """Base of every registered network (see the module docstring).
 
-    ``tiny_options``: the smallest options that build a working network, for tests and quick checks.
+    ``tiny_options``: the smallest options that build a working network, for tests and quick checks. A network
+    sets ``in_channels`` and ``size_multiple`` in ``__init__`` when they are not the defaults (3, 1).
     """
 
     checkerboard_period: int = 2
-    min_input_size: int = 1
+    in_channels: int = 3
+    size_multiple: int = 1
     tiny_options: ClassVar[dict[str, Any]] = {}
 
     def forward(self, images: Tensor) -> Tensor:  # pragma: no cover - every network defines it
         raise NotImplementedError
+
+    def pad_input(self, images: Tensor) -> tuple[Tensor, tuple[int, int]]:
+        """``N×C×H×W`` zero-padded at the bottom and right to multiples of ``size_multiple``, and the padding
+        ``(rows, columns)`` added. After normalisation zero is the dataset mean: a neutral border."""
+        return pad_bottom_right(images, self.size_multiple)
+
+    @staticmethod
+    def crop_padding(logits: Tensor, padding: tuple[int, int]) -> Tensor:
+        """``logits`` without the ``(rows, columns)`` that :meth:`pad_input` added."""
+        rows, columns = padding
+        if torch.compiler.is_exporting():
+            return F.pad(logits, (0, -columns, 0, -rows))
+        return logits[..., : logits.shape[-2] - rows, : logits.shape[-1] - columns]
 
     @staticmethod
     def decoder_upsampler(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
@@ -24,13 +25,24 @@ class DoubleConv(nn.Sequential):
         super().__init__(ConvBNReLU(in_channels, out_channels), ConvBNReLU(out_channels, out_channels))
 
 
-def pad_to_multiple(x: Tensor, multiple: int) -> tuple[Tensor, tuple[int, int]]:
-    """Zero-pad bottom/right so H and W are multiples of ``multiple``; returns the padded input and the original size.
+def pad_bottom_right(x: Tensor, multiple: int) -> tuple[Tensor, tuple[int, int]]:
+    """Zero-pad bottom/right so H and W are multiples of ``multiple``; returns the padded input and the padding
+    ``(rows, columns)`` added.
 
-    After normalisation zero is the dataset mean, so the padding looks like a neutral border.
+    After normalisation zero is the dataset mean, so the padding looks like a neutral border. While ``torch.export``
+    traces, the input is padded even by zero, so that the padded size ``m·⌈H/m⌉`` stays a symbolic multiple of ``m``
+    (see :mod:`upseg.models.base`).
     """
     height, width = x.shape[-2:]
-    pad_h, pad_w = -height % multiple, -width % multiple
-    if pad_h or pad_w:
-        x = F.pad(x, (0, pad_w, 0, pad_h))
-    return x, (height, width)
+    rows = multiple * ((height + multiple - 1) // multiple) - height
+    columns = multiple * ((width + multiple - 1) // multiple) - width
+    if torch.compiler.is_exporting() or rows or columns:
+        x = F.pad(x, (0, columns, 0, rows))
+    return x, (rows, columns)
+
+
+def pad_to_multiple(x: Tensor, multiple: int) -> tuple[Tensor, tuple[int, int]]:
+    """:func:`pad_bottom_right`, returning the original size ``(H, W)`` instead of the padding (networks that crop
+    by slicing; :meth:`SegmentationNetwork.crop_padding` also keeps exports symbolic)."""
+    padded, _ = pad_bottom_right(x, multiple)
+    return padded, (x.shape[-2], x.shape[-1])

@@ -18,7 +18,7 @@ from torch import Tensor, nn
 
 from upseg.errors import ConfigError
 from upseg.models.base import SegmentationNetwork
-from upseg.models.blocks import ConvBNReLU, pad_to_multiple
+from upseg.models.blocks import ConvBNReLU
 from upseg.models.encoders import FCNBackbone
 from upseg.models.registry import register_network
 
@@ -66,13 +66,14 @@ class FCN(SegmentationNetwork):
         )
         self.up_final = self.decoder_upsampler(decoder, num_classes, num_classes, 32 // 2**self.skips, IMAGE_CHANNELS)
         self.variant = variant
+        self.in_channels = IMAGE_CHANNELS
+        self.size_multiple = 32  # the backbone's output stride
         self.checkerboard_period = 32 // 2**self.skips  # the final upsampling factor
-        self.min_input_size = 32  # the backbone's stride
 
     def forward(self, x: Tensor) -> Tensor:
-        x, (height, width) = pad_to_multiple(x, 32)
+        x, padding = self.pad_input(x)
         f8, f16, f32 = self.backbone(x)
         scores = self.head(f32)
         for up, score, features in zip(self.up_skip, self.score_skip, (f16, f8), strict=False):
             scores = self.upsample(up, scores, features) + score(features)
-        return self.upsample(self.up_final, scores, x)[..., :height, :width]
+        return self.crop_padding(self.upsample(self.up_final, scores, x), padding)

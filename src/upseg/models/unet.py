@@ -1,12 +1,11 @@
 """U-Net (Ronneberger et al., 2015) whose decoder upsampler is chosen by name.
 
-``N×C_in×H×W`` → logits ``N×num_classes×H×W`` for any ``H, W``: the input is zero-padded to a multiple of
-``2^depth`` and the logits cropped back. Decoder stage ``i`` (from the deepest up): upsampler ×2 from
+``N×C_in×H×W`` → logits ``N×num_classes×H×W`` for any ``H, W``: the input is zero-padded to a multiple of ``2^depth``
+(its ``size_multiple``) and the logits cropped back. Decoder stage ``i`` (from the deepest up): upsampler ×2 from
 ``channels[i+1]`` to ``decoder_channels[i]`` → concatenate the stride-``2^i`` skip → two conv-BN-ReLU. Decoder widths
 default to the encoder's widths (plain) or ``16·2^i`` (ResNet) and can be set with ``decoder_channels`` (shallowest
-stage first). An upsampler
-that takes a guide (``fade``) gets that skip as its guide, or the (padded) input image at stride 1 when the encoder
-has no feature there (the ResNet encoders).
+stage first). An upsampler that takes a guide (``fade``) gets that skip as its guide, or the (padded) input image at
+stride 1 when the encoder has no feature there (the ResNet encoders).
 """
 
 from __future__ import annotations
@@ -19,7 +18,7 @@ from torch import Tensor, nn
 
 from upseg.errors import ConfigError
 from upseg.models.base import SegmentationNetwork
-from upseg.models.blocks import DoubleConv, pad_to_multiple
+from upseg.models.blocks import DoubleConv
 from upseg.models.encoders import PlainEncoder, ResNetEncoder
 from upseg.models.registry import register_network
 
@@ -84,7 +83,8 @@ class UNet(SegmentationNetwork):
         decoder_channels = list(decoder_channels)
         skip_channels = self.encoder.channels
         self.depth = depth
-        self.min_input_size = 2**depth  # the deepest stage's stride
+        self.in_channels = in_channels
+        self.size_multiple = 2**depth  # every stage halves the resolution
         below = [*decoder_channels[1:], skip_channels[depth]]  # channels entering stage i from the level below
         guide_channels = [channels or in_channels for channels in skip_channels]  # the image where no skip exists
         self.decoder = nn.ModuleList(
@@ -99,10 +99,10 @@ class UNet(SegmentationNetwork):
         self.checkerboard_period = 2  # the last upsampler's factor: its artifacts repeat every 2 output pixels
 
     def forward(self, x: Tensor) -> Tensor:
-        x, (height, width) = pad_to_multiple(x, 2**self.depth)
+        x, padding = self.pad_input(x)
         features = self.encoder(x)
         y = features[self.depth]
         for i in reversed(range(self.depth)):
             skip = features[i]
             y = self.decoder[i](y, skip, guide=x if skip is None else skip)
-        return self.head(y)[..., :height, :width]
+        return self.crop_padding(self.head(y), padding)

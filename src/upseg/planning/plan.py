@@ -150,7 +150,7 @@ def make_plan(cfg: DictConfig) -> Plan:
         memory_bytes=available_memory(device),
         loader_processes=max(1, workers),
         carves_validation=carves,
-        min_input_size=network.min_input_size,
+        min_input_size=network.size_multiple,
         sliding_window=OmegaConf.select(cfg, SLIDING_WINDOW_KEY, default=_ABSENT) is not _ABSENT,
     )
     where = f"the training set of data={cfg.data.get('name') or cfg.data._target_.rsplit('.', 1)[-1]}"

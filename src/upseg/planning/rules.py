@@ -67,7 +67,7 @@ class Choice:
 class Context:
     """What the plan knows besides the data: the device kind (``cpu`` or ``cuda``), the memory available
     (bytes), the loader processes, whether validation is carved from the training images, which config keys exist
-    and the network's minimum input size."""
+    and the network's size multiple (its total stride: the smallest input it takes whole)."""
 
     device: str
     memory_bytes: int

@@ -34,17 +34,30 @@ def instantiate_all(group: DictConfig | None, key: str) -> list[Any]:
     ]
 
 
-def build_module(model_cfg: DictConfig, datamodule: SegmentationDataModule) -> SegmentationModule:
+def build_module(
+    model_cfg: DictConfig, datamodule: SegmentationDataModule, inference: DictConfig | None = None
+) -> SegmentationModule:
     """The LightningModule of ``model_cfg`` for the label space of ``datamodule``: the data, not the model config,
-    says how many classes there are and what they are called (``data.binary`` of Pets changes both)."""
-    return build(model_cfg, "model", num_classes=datamodule.num_classes, class_names=datamodule.class_names)
+    says how many classes there are and what they are called (``data.binary`` of Pets changes both), and how its
+    images are prepared (its data spec, kept in checkpoints); ``inference`` (the ``inference`` config node) is how its
+    tests run the network."""
+    module: SegmentationModule = build(
+        model_cfg,
+        "model",
+        num_classes=datamodule.num_classes,
+        class_names=datamodule.class_names,
+        data_spec=datamodule.data_spec().as_dict(),
+    )
+    if inference is not None:  # set afterwards: Hydra would read the settings (a dataclass) as a structured config
+        module.inference = build(inference, "inference")
+    return module
 
 
 def build_run(cfg: DictConfig) -> Run:
     """The datamodule, module (carrying the whole resolved config, kept in its checkpoints) and Trainer of ``cfg``;
     every logger is given the config as its hyperparameters."""
     datamodule: SegmentationDataModule = build(cfg.data, "data")
-    module = build_module(cfg.model, datamodule)
+    module = build_module(cfg.model, datamodule, cfg.get("inference"))
     module.run_config = OmegaConf.to_container(cfg, resolve=True)  # so evaluate.py finds the same data
     loggers = instantiate_all(cfg.get("logger"), "logger")
     callbacks = instantiate_all(cfg.get("callbacks"), "callbacks")

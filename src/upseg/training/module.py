@@ -12,8 +12,16 @@ of the padded size (use ``data.eval_batch_size=1`` for exact per-image bands on 
 
 Tests also keep the confusion matrix, and every test image's IoU and boundary-IoU counts per class
 (``test_per_image``, by dataset index) for per-image files; test boundary IoU is pooled from those counts. All
-constructor arguments are saved as hyperparameters in plain containers, so a checkpoint alone rebuilds the exact
-model — network, decoder and options (:func:`upseg.training.checkpoints.module_from_checkpoint`).
+constructor arguments but ``inference`` are saved as hyperparameters in plain containers, so a checkpoint alone rebuilds
+the exact model — network, decoder and options (:func:`upseg.training.checkpoints.module_from_checkpoint`) — and
+says how to predict with it on new images: ``data_spec`` (:class:`upseg.data.DataSpec`: normalisation, evaluation
+size, image conversion, palette) beside ``class_names`` and ``ignore_index``.
+
+Tests and predictions run the network through :meth:`SegmentationModule.infer`, under ``inference``
+(:class:`upseg.inference.InferenceSettings`: whole image or sliding windows, flip and scales) — the one
+implementation that ``evaluate.py``, ``predict.py`` and :func:`upseg.load` use too. ``inference`` is a choice made
+when predicting, not a property of the weights: it is not saved, and a loaded module infers on whole images until
+told otherwise. Training and validation always see whole images (crops and full validation images, as before).
 """
 
 from __future__ import annotations
@@ -31,8 +39,10 @@ from torchmetrics import MaxMetric, MeanMetric
 from torchmetrics.classification import MulticlassConfusionMatrix
 
 from upseg.cli.validation import plain
-from upseg.data import Batch
+from upseg.data import Batch, DataSpec
+from upseg.data.unlabeled import ImageSample
 from upseg.errors import ConfigError
+from upseg.inference import InferenceSettings, infer_logits
 from upseg.losses import CrossEntropy, balanced_class_weights
 from upseg.metrics import PerImageScores
 from upseg.metrics.catalogue import MetricContext, StageMetrics
@@ -63,6 +73,8 @@ class SegmentationModule(L.LightningModule):
         compile: bool | str = False,
         boundary_dilation_ratio: float = 0.02,
         loss: Mapping[str, Any] | None = None,
+        data_spec: Mapping[str, Any] | None = None,
+        inference: InferenceSettings | Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__()
         if not boundary_dilation_ratio > 0:
@@ -84,6 +96,7 @@ class SegmentationModule(L.LightningModule):
                 "compile": compile,
                 "boundary_dilation_ratio": boundary_dilation_ratio,
                 "loss": plain(loss),
+                "data_spec": plain(data_spec),
             }
         )
         self.net = build_network(num_classes=num_classes, decoder=self.hparams.decoder, **self.hparams.net)
@@ -107,6 +120,33 @@ class SegmentationModule(L.LightningModule):
         self.test_confmat = MulticlassConfusionMatrix(num_classes, ignore_index=ignore_index)
         self.test_confusion_matrix: Tensor | None = None  # rows: target, columns: prediction (after a test)
         self.run_config: dict[str, Any] | None = None  # the whole run's config, kept in checkpoints
+        self.inference = inference  # type: ignore[assignment]  # checked against the network by the setter
+
+    @property
+    def inference(self) -> InferenceSettings:
+        """How tests and predictions run the network (see the module docstring)."""
+        return self._inference
+
+    @inference.setter
+    def inference(self, settings: InferenceSettings | Mapping[str, Any] | None) -> None:
+        if settings is None:
+            settings = InferenceSettings()
+        elif not isinstance(settings, InferenceSettings):
+            values = {key: value for key, value in plain(settings).items() if not key.startswith("_")}
+            if unknown := sorted(set(values) - set(inspect.signature(InferenceSettings).parameters)):
+                known = ", ".join(inspect.signature(InferenceSettings).parameters)
+                raise ConfigError(f"inference.{unknown[0]} is not an inference setting; the settings: {known}")
+            settings = InferenceSettings(**values)
+        settings.check_for(self.net.size_multiple)
+        self._inference = settings
+
+    @property
+    def data_spec(self) -> DataSpec:
+        """What predicting on new images needs; a checkpoint from before it was kept gets
+        :meth:`DataSpec.of_older_run` of its recorded data config."""
+        if self.hparams.get("data_spec") is not None:
+            return DataSpec.from_dict(self.hparams.data_spec)
+        return DataSpec.of_older_run((self.run_config or {}).get("data"))
 
     def configure_model(self) -> None:
         """``compile``: ``true`` for torch.compile's default backend (inductor), or a backend name."""
@@ -120,6 +160,10 @@ class SegmentationModule(L.LightningModule):
         if self.hparams.channels_last:
             images = images.contiguous(memory_format=torch.channels_last)
         return self.net(images)
+
+    def infer(self, images: Tensor) -> Tensor:
+        """``N×3×H×W`` → ``N×K×H×W`` logits under :attr:`inference` (whole or sliding windows, flips, scales)."""
+        return infer_logits(self, images, self.inference)
 
     def _step(self, batch: Batch) -> tuple[Tensor, Tensor]:
         logits = self(batch.images)
@@ -162,7 +206,8 @@ class SegmentationModule(L.LightningModule):
         self.log_dict(metrics)
 
     def test_step(self, batch: Batch, batch_idx: int) -> None:
-        loss, logits = self._step(batch)
+        logits = self.infer(batch.images)
+        loss = self.criterion(logits, batch.masks)
         self.test_loss(loss, len(batch.masks))
         predictions = logits.argmax(1)
         self.test_metrics.update(logits, batch.masks, self.hparams.ignore_index)
@@ -178,10 +223,11 @@ class SegmentationModule(L.LightningModule):
         for metric in (self.test_metrics, self.test_confmat, self.test_per_image_scores):
             metric.reset()
 
-    def predict_step(self, batch: Batch | Tensor, batch_idx: int) -> Tensor:
-        """Class indices ``N×H×W`` for a batch of images (or a :class:`~upseg.data.Batch`)."""
-        images = batch.images if isinstance(batch, Batch) else batch
-        return self(images).argmax(1)
+    def predict_step(self, batch: Batch | ImageSample | Tensor, batch_idx: int) -> Tensor | None:
+        """Logits ``N×K×H×W`` under :attr:`inference` for a batch of images, a :class:`~upseg.data.Batch` or an
+        :class:`~upseg.data.unlabeled.ImageSample` (None for one whose file could not be read)."""
+        images = batch if isinstance(batch, Tensor) else batch.image if isinstance(batch, ImageSample) else batch.images
+        return None if images is None else self.infer(images)
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         if self.run_config is not None:

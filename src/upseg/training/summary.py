@@ -48,6 +48,7 @@ def run_summary(
         "val/mIoU": checkpoints.best_score if checkpoints.best_score is not None else last_val_miou,
         "epochs": trainer.current_epoch,
         "headline": "final" if cfg.train else "ckpt_path",
+        "inference": module.inference.describe(),
         "best_ckpt": checkpoints.best,
         "last_ckpt": checkpoints.last,
         **(stats.summary(module.device) if stats is not None else {}),
