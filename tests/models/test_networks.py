@@ -61,7 +61,11 @@ def test_bad_model_options_raise_config_errors_naming_the_key(network, options, 
 
 def test_dysample_groups_must_divide_the_channels_it_samples():
     # FCN upsamples class scores: with 5 classes the default 4 groups cannot work, and the error says what can.
-    with pytest.raises(ConfigError, match=r"^decoder: groups=4 must divide out_channels=5; valid values: 1, 5$"):
+    with pytest.raises(
+        ConfigError,
+        match=r"^decoder: groups=4 must divide out_channels=5; valid values: 1, 5 \(the ×2 upsampling into stride 16, "
+        r"5 → 5 channels, by dysample\)$",
+    ):
         build_network("fcn", 5, {"name": "dysample", "options": {"groups": 4}})
     build_network("fcn", 5, {"name": "dysample", "options": {"groups": 5}})
 

@@ -46,7 +46,7 @@ IMAGE_LEVEL = 2  # the head works at stride 2^2 = 4
 class FPN(SegmentationNetwork):
     """SegFormer-style pyramid head on a plain, ResNet or timm encoder; see the module docstring."""
 
-    tiny_options = {"depth": 4, "base_width": 4, "channels": 8}
+    tiny_options = {"depth": 3, "base_width": 4, "channels": 8}
 
     def __init__(
         self,
