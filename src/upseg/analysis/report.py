@@ -44,7 +44,16 @@ def markdown(comparison: Comparison | SweepComparison, sweep_dir: Path, confiden
     level = "###" if several else "##"
     for group, part in groups.items():
         lines += ["", f"## {group}"] if several else []
-        lines += accuracy_section(part, level) + differences_section(part, confidence, samples, level)
+        lines += accuracy_section(part, level)
+        if several and part.baseline is None:
+            lines += [
+                "",
+                f"{level} Against the baseline",
+                "",
+                f"No finished {comparison.baseline} run here: no intervals.",
+            ]
+        else:
+            lines += differences_section(part, confidence, samples, level)
     if several:
         lines += interactions_section(comparison, confidence, samples)
     table = [entry for part in groups.values() for entry in part.table]
