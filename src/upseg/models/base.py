@@ -129,8 +129,8 @@ class SegmentationNetwork(nn.Module):
             if needs_guide(decoder.name):
                 if options.get("guide_channels") is not None:
                     raise ConfigError(
-                        f"{decoder.key}: guide_channels is set by the model (the channels of its encoder feature); "
-                        "remove it from the decoder config"
+                        f"{decoder.key}.options.guide_channels is set by the model (the channels of its encoder "
+                        "feature); remove it from the decoder config"
                     )
                 options["guide_channels"] = guide_channels
             return build_upsampler(decoder.name, in_channels, out_channels, scale_factor, **options)
