@@ -54,6 +54,10 @@ WRONG = [
     ("model.net.head_channels=1", "model.net.head_channels", "in_channels, name; to add a new key, write +model.net."),
     ("decoder=foo", "decoder=foo", "not an option of the decoder group; its options: bilinear, carafe, direct,"),
     ("data.scale_range=[2.0,0.5]", "data.scale_range", "must be [low, high] with 0 < low ≤ high"),
+    # The architecture's options: a skip level, a stage's upsampler, a timm model that do not exist.
+    ("model.net.skips=[7]", "model.net.skips=[7]", "each one of 0, 1, 2 (level i is at stride 2^i"),
+    ("decoder.stages=[bilinear,foo,carafe]", "decoder.stages[1]='foo'", "is not an upsampler; valid: bilinear,"),
+    ("model.net.encoder=timm:resnet_nonexistent", "model.net.encoder=timm:resnet_nonexistent", "list valid names"),
 ]
 
 

@@ -23,13 +23,18 @@ def reference_band(mask: np.ndarray, width: int) -> np.ndarray:
 
 
 def reference_counts(
-    preds: np.ndarray, target: np.ndarray, num_classes: int, ignore: int | None, ratio: float
+    preds: np.ndarray,
+    target: np.ndarray,
+    num_classes: int,
+    ignore: int | None,
+    ratio: float,
+    pixels: int | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     intersection = np.zeros(num_classes, dtype=np.int64)
     union = np.zeros(num_classes, dtype=np.int64)
     for pred_map, target_map in zip(preds, target, strict=True):
         height, width = target_map.shape
-        d = max(1, int(round(ratio * math.sqrt(height**2 + width**2))))
+        d = pixels if pixels is not None else max(1, int(round(ratio * math.sqrt(height**2 + width**2))))
         valid = target_map != ignore if ignore is not None else np.ones_like(target_map, dtype=bool)
         for c in range(num_classes):
             g, p = reference_band(target_map == c, d), reference_band(pred_map == c, d)
@@ -115,6 +120,30 @@ def test_boundary_iou_matches_independent_implementation(ratio, shape, num_class
     )
     assert macro.intersection.tolist() == intersection.tolist()
     assert macro.union.tolist() == union.tolist()
+
+
+@pytest.mark.parametrize("pixels", [1, 2, 3])
+def test_a_band_in_pixels_matches_the_independent_implementation_at_any_image_size(pixels):
+    # A relative band grows with the image (2 % of a DRIVE photo's diagonal is 16 px); one in pixels does not.
+    rng = np.random.default_rng(pixels)
+    for shape in ((40, 33), (120, 97)):
+        preds, target = random_maps(rng, 3, *shape, 3)
+        target[rng.random(target.shape) < 0.1] = IGNORE
+        intersection, union = reference_counts(preds, target, 3, IGNORE, ratio=0.5, pixels=pixels)
+        metric = BoundaryIoU(3, ignore_index=IGNORE, dilation_ratio=0.5, band_pixels=pixels)  # the ratio is unused
+        per_image = PerImageScores(3, ignore_index=IGNORE, band_pixels=pixels)
+        metric_value(metric, preds, target)
+        per_image.update(torch.from_numpy(preds), torch.from_numpy(target), torch.arange(len(preds)))
+        assert metric.intersection.tolist() == intersection.tolist() and metric.union.tolist() == union.tolist()
+        counts = per_image.compute()
+        assert counts["boundary_intersection"].sum(0).tolist() == intersection.tolist()
+        assert counts["boundary_union"].sum(0).tolist() == union.tolist()
+
+
+@pytest.mark.parametrize("pixels", [0, -1, 1.5, True])
+def test_a_band_that_is_not_a_positive_int_of_pixels_is_refused(pixels):
+    with pytest.raises(ValueError, match="band_pixels must be a positive int"):
+        BoundaryIoU(2, band_pixels=pixels)
 
 
 def test_absent_class_is_nan_per_class_and_left_out_of_the_mean():

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from tests.helpers.networks import fade_guides
 from upseg.errors import ConfigError
 from upseg.models import build_network
 from upseg.upsample import UPSAMPLERS
@@ -61,7 +62,11 @@ def test_bad_model_options_raise_config_errors_naming_the_key(network, options, 
 
 def test_dysample_groups_must_divide_the_channels_it_samples():
     # FCN upsamples class scores: with 5 classes the default 4 groups cannot work, and the error says what can.
-    with pytest.raises(ConfigError, match=r"^decoder: groups=4 must divide out_channels=5; valid values: 1, 5$"):
+    with pytest.raises(
+        ConfigError,
+        match=r"^decoder: groups=4 must divide out_channels=5; valid values: 1, 5 \(the ×2 upsampling into stride 16, "
+        r"5 → 5 channels, by dysample\)$",
+    ):
         build_network("fcn", 5, {"name": "dysample", "options": {"groups": 4}})
     build_network("fcn", 5, {"name": "dysample", "options": {"groups": 5}})
 
@@ -84,15 +89,8 @@ def test_unknown_decoder_is_a_config_error_listing_the_choices():
 def test_guided_upsamplers_get_the_encoder_feature_at_their_output_resolution(variant, expected):
     network = variant.split("-")[0]
     options = {"unet": {"depth": 2, "base_width": 8}, "unet-resnet18": {"encoder": "resnet18", "depth": 3}}
-    net = build_network(network, 4, {"name": "fade"}, **options.get(variant, MODEL_OPTIONS[variant])).eval()
-    seen = []
-    for module in net.modules():
-        if isinstance(module, UPSAMPLERS["fade"]):
-            module.register_forward_hook(lambda m, args, out: seen.append((m, args[1].shape[1], args[1].shape[-1])))
-    with torch.no_grad():
-        net(torch.randn(1, 3, 64, 64))
-    assert [(channels, size) for _, channels, size in seen] == expected
-    assert all(module.guide_channels == channels for module, channels, _ in seen)
+    net = build_network(network, 4, {"name": "fade"}, **options.get(variant, MODEL_OPTIONS[variant]))
+    assert fade_guides(net, 64) == expected
 
 
 def test_the_model_sets_guide_channels_itself():

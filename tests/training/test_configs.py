@@ -113,3 +113,27 @@ def test_optimizer_and_scheduler_configs_drive_the_learning_rate(train_config, o
         assert final_lr == initial_lr
     else:  # both schedules run over the whole training (8 steps) and end near zero
         assert trainer.global_step == 8 and final_lr < 0.25 * initial_lr
+
+
+@pytest.mark.parametrize("experiment", ["why_drive", "why_isbi"])
+def test_the_why_presets_sweep_three_architectures_on_one_encoder_by_every_upsampler_but_direct(experiment):
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    from upseg.models import build_network
+
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(CONFIGS), version_base="1.3"):
+        cfg = compose("train", overrides=[f"experiment={experiment}"], return_hydra_config=True)
+        sweep = cfg.hydra.sweeper.params
+        assert list(sweep) == ["seed", "model", "decoder"]  # seeds slowest: a sweep cut short has every cell
+        assert str(sweep.seed) == "0,1,2,3,4" and str(sweep.model) == "unet,unet_noskip,fpn"
+        (override,) = OverridesParser.create().parse_overrides([f"decoder={sweep.decoder}"])
+        assert override.value().filter(options("decoder")) == sorted(set(UPSAMPLERS) - {"direct"})
+        assert cfg.model.boundary_width in (2, 3) and cfg.model.boundary_dilation_ratio is None
+        encoders = set()
+        for model in str(sweep.model).split(","):
+            net_cfg = compose("train", overrides=[f"experiment={experiment}", f"model={model}"]).model.net
+            net = build_network(num_classes=2, decoder={"name": "transpose"}, **OmegaConf.to_container(net_cfg))
+            encoders.add(tuple((name, tuple(p.shape)) for name, p in net.encoder.named_parameters()))
+    GlobalHydra.instance().clear()
+    assert len(encoders) == 1  # the same encoder: only the decoder's access to its features differs

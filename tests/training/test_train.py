@@ -17,6 +17,29 @@ from upseg.upsample import UPSAMPLERS
 SMALL_MODEL = {"unet": ["model.net.depth=2", "model.net.base_width=8"], "fcn": ["model.net.head_channels=16"]}
 
 
+@pytest.mark.parametrize(
+    "options,label",
+    [
+        # the pyramid head with an upsampler per stage (into strides 8 and 4, then the final ×4)
+        (
+            ["model=fpn", "model.net.depth=4", "model.net.base_width=4", "model.net.channels=8"]
+            + ["model.net.final_upsample=decoder", "decoder.stages=[carafe,dysample,bilinear]"],
+            "carafe,dysample,bilinear",
+        ),
+        # the U-Net without skips on a timm encoder
+        (["model=unet_noskip", "model.net.encoder=timm:resnet10t", "model.net.depth=3", "decoder=fade"], "fade"),
+    ],
+    ids=["fpn-stages", "unet_noskip-timm"],
+)
+def test_the_other_architectures_train_and_their_checkpoints_rebuild_them(train_config, tmp_path, options, label):
+    if any("timm:" in option for option in options):
+        pytest.importorskip("timm", reason='needs pip install -e ".[timm]"')
+    written = train(train_config(*options, "trainer.limit_train_batches=2"))
+    assert written["decoder"] == label and 0.0 <= written["test/mIoU"] <= 1.0
+    restored = SegmentationModule.load_from_checkpoint(written["best_ckpt"], map_location="cpu", weights_only=True)
+    assert sum(p.numel() for p in restored.parameters()) == written["parameters"]
+
+
 @pytest.mark.parametrize("model", ["unet", "fcn"])
 @pytest.mark.parametrize("decoder", sorted(UPSAMPLERS))
 def test_a_few_steps_for_every_model_and_decoder(train_config, compose_configs, tmp_path, model, decoder):

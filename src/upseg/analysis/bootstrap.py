@@ -14,14 +14,22 @@ every score on that draw. An image drawn ``k`` times counts ``k`` times, so a re
 with ``w`` the image multiplicities. The interval of a difference ``decoder − baseline`` is the percentile interval of
 the replicates' differences; it holds both sources of noise the comparison faces: which test images happen to be in
 the test set, and which seeds.
+
+Across architectures (a sweep of U-Net and a pyramid head, say), every (architecture, decoder) cell is drawn on the
+same replicates, and the **interaction** of a decoder ``d`` with architectures ``a`` and ``b`` — how much its gain
+over the baseline ``t`` changes, ``Δ(d − t | b) − Δ(d − t | a)`` — gets the percentile interval of that difference
+of differences over the replicates (:func:`interaction`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
+
+Key = TypeVar("Key", bound=Hashable)
 
 
 @dataclass(frozen=True)
@@ -97,6 +105,30 @@ class DecoderCounts:
         return np.stack([run_replicates(self.intersection[i], self.union[i], weights, self.score) for i in order])
 
 
+def replicate_cells(
+    cells: Mapping[Key, DecoderCounts], samples: int = 2000, seed: int = 0
+) -> tuple[dict[Key, float], dict[Key, np.ndarray]]:
+    """Per cell (a decoder, or a decoder in one architecture), its estimate — the mean over its runs of each run's
+    pooled score — and its ``samples`` bootstrap replicates, every cell on the same draws: one draw of images per
+    replicate for all, and one of seed positions when every cell ran the same seeds (else one per cell)."""
+    rng = np.random.default_rng(seed)
+    images = {len(counts.intersection[0]) for counts in cells.values()}
+    if len(images) != 1:
+        raise ValueError(f"every decoder must be scored on the same test images, got image counts {sorted(images)}")
+    weights = image_weights(images.pop(), samples, rng)
+    seed_sets = {tuple(sorted(counts.seeds)) if counts.seeds is not None else None for counts in cells.values()}
+    common = next(iter(seed_sets)) if len(seed_sets) == 1 else None
+    # The same seeds everywhere: one draw of seed positions for every cell (paired); else one per cell.
+    shared = rng.integers(0, len(common), size=(samples, len(common))) if common else None
+    replicates = {}
+    for name, counts in cells.items():
+        runs = len(counts.intersection)
+        drawn = shared if shared is not None else rng.integers(0, runs, size=(samples, runs))
+        replicates[name] = seed_means(counts.per_run_replicates(weights), drawn)
+    estimates = {name: float(np.mean(counts.scores())) for name, counts in cells.items()}
+    return estimates, replicates
+
+
 def compare_decoders(
     decoders: dict[str, DecoderCounts],
     baseline: str,
@@ -106,21 +138,7 @@ def compare_decoders(
 ) -> tuple[dict[str, Interval], dict[str, Interval]]:
     """Per decoder, the interval of its mean score, and the interval of its difference to ``baseline`` (paired on
     images; the baseline's own difference is 0). All decoders share one draw of images per replicate."""
-    rng = np.random.default_rng(seed)
-    images = {len(counts.intersection[0]) for counts in decoders.values()}
-    if len(images) != 1:
-        raise ValueError(f"every decoder must be scored on the same test images, got image counts {sorted(images)}")
-    weights = image_weights(images.pop(), samples, rng)
-    seed_sets = {tuple(sorted(counts.seeds)) if counts.seeds is not None else None for counts in decoders.values()}
-    common = next(iter(seed_sets)) if len(seed_sets) == 1 else None
-    # The same seeds everywhere: one draw of seed positions for every decoder (paired); else one per decoder.
-    shared = rng.integers(0, len(common), size=(samples, len(common))) if common else None
-    replicates = {}
-    for name, counts in decoders.items():
-        runs = len(counts.intersection)
-        drawn = shared if shared is not None else rng.integers(0, runs, size=(samples, runs))
-        replicates[name] = seed_means(counts.per_run_replicates(weights), drawn)
-    estimates = {name: float(np.mean(counts.scores())) for name, counts in decoders.items()}
+    estimates, replicates = replicate_cells(decoders, samples, seed)
     own = {name: percentile_interval(estimates[name], replicates[name], confidence) for name in decoders}
     difference = {
         name: percentile_interval(
@@ -129,3 +147,19 @@ def compare_decoders(
         for name in decoders
     }
     return own, difference
+
+
+def interaction(
+    estimates: Mapping[Key, float],
+    replicates: Mapping[Key, np.ndarray],
+    decoder: tuple[Key, Key],
+    baseline: tuple[Key, Key],
+    confidence: float = 0.95,
+) -> Interval:
+    """How much a decoder's gain over the baseline changes between two architectures: with cells ``decoder = (d_a,
+    d_b)`` and ``baseline = (b_a, b_b)`` of architectures ``a`` and ``b``, ``(d_b − b_b) − (d_a − b_a)`` and its
+    percentile interval over replicates drawn jointly (:func:`replicate_cells`: paired on images and seeds)."""
+    (d_a, d_b), (b_a, b_b) = decoder, baseline
+    value = (estimates[d_b] - estimates[b_b]) - (estimates[d_a] - estimates[b_a])
+    values = (replicates[d_b] - replicates[b_b]) - (replicates[d_a] - replicates[b_a])
+    return percentile_interval(value, values, confidence)

@@ -1,4 +1,5 @@
-"""The picture of a sweep comparison: accuracy against cost per decoder, and validation curves.
+"""The picture of a sweep comparison: accuracy against cost per decoder, and validation curves; for a sweep of several
+groups (architectures), each decoder's difference to the baseline per group, with its interval.
 
 Matplotlib with the non-interactive Agg backend, so it renders on machines without a display.
 """
@@ -12,7 +13,9 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from upseg.analysis.comparison import Comparison  # noqa: E402
+from upseg.analysis.comparison import DIFFERENCES, Comparison, SweepComparison  # noqa: E402
+
+GROUP_PANELS = ("ΔmIoU final", "ΔbIoU final", "Δclass-1 Dice final")  # the final weights' paired differences
 
 
 def plot_comparison(comparison: Comparison, path: Path) -> None:
@@ -49,6 +52,35 @@ def plot_comparison(comparison: Comparison, path: Path) -> None:
     curves.set_title("validation mIoU per epoch")
     if curves.lines:
         curves.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def plot_group_differences(sweep: SweepComparison, path: Path) -> None:
+    """One panel per headline difference (final weights): per decoder, each group's difference to the baseline with
+    its paired bootstrap interval, groups side by side, and the zero line."""
+    labels = [label for _, _, label, _, _ in DIFFERENCES if label in GROUP_PANELS]
+    labels = [label for label in labels if any(label in part.differences for part in sweep.groups.values())]
+    decoders = [d for d in dict.fromkeys(entry["decoder"] for entry in sweep.table) if d != sweep.baseline]
+    fig, axes = plt.subplots(1, max(1, len(labels)), figsize=(5.5 * max(1, len(labels)), 4.8), squeeze=False)
+    width = 0.8 / max(1, len(sweep.groups))
+    for ax, label in zip(axes[0], labels, strict=False):
+        for index, (group, part) in enumerate(sweep.groups.items()):
+            intervals = part.differences.get(label, {})
+            points = [(i, intervals[d]) for i, d in enumerate(decoders) if d in intervals]
+            if not points:
+                continue
+            x = [i - 0.4 + width * (index + 0.5) for i, _ in points]
+            y = [interval.estimate for _, interval in points]
+            low = [interval.estimate - interval.low for _, interval in points]
+            high = [interval.high - interval.estimate for _, interval in points]
+            ax.errorbar(x, y, yerr=[low, high], fmt="o", capsize=3, color=f"C{index % 10}", label=group or "all")
+        ax.axhline(0, color="black", lw=0.8)
+        ax.set_xticks(range(len(decoders)), decoders, rotation=30, ha="right")
+        ax.set_ylabel(f"{label} (decoder − {sweep.baseline})")
+        ax.set_title(f"{label}: mean over seeds, 95% paired interval")
+        ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

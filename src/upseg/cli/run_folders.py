@@ -6,7 +6,9 @@ A Hydra callback, run before Hydra creates the run folder and writes ``.hydra/``
   ``<folder>_v2`` (``_v3``, … when that is taken too), and says so in one line; the earlier run's config, logs,
   checkpoints and ``metrics.json`` stay as they were;
 - a multirun whose sweep folder (``hydra.sweep.dir``) already holds files is refused in one line, exit status 2:
-  its job folders ``0/``, ``1/``, … would be those of the earlier sweep.
+  its job folders ``0/``, ``1/``, … would be those of the earlier sweep — unless it asks to continue that sweep,
+  ``resume=true`` (:mod:`upseg.cli.resume`: complete runs are kept, the others run again, and a sweep whose config
+  differs from the folder's is refused in one line naming the keys).
 
 A timestamped default folder (``logs/train/runs/<date>_<time>``) is new unless two runs start within the same
 second, which then get ``…_v2``. Processes that Lightning or a cluster start for ranks other than 0 use the folder
@@ -15,7 +17,6 @@ rank 0 chose, as they must.
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,9 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
-RANK_VARIABLES = ("RANK", "LOCAL_RANK", "NODE_RANK", "SLURM_PROCID")
+from upseg.cli.resume import RESUME_KEY, check_resumable
+from upseg.cli.task import is_rank_zero
+from upseg.errors import ConfigError
 
 
 def holds_files(folder: Path) -> bool:
@@ -39,16 +42,17 @@ def next_free_version(folder: Path) -> Path:
     return candidate
 
 
-def is_rank_zero() -> bool:
-    return all(os.environ.get(variable, "0") == "0" for variable in RANK_VARIABLES)
-
-
 class KeepEarlierRuns(Callback):
     """Hydra callback: a new version of a reused run folder, a refusal for a reused sweep folder."""
 
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
         if not is_rank_zero():
             return
+        if config.get(RESUME_KEY):
+            stop(
+                "resume=true continues a sweep (python scripts/train.py -m … hydra.sweep.dir=<its folder> "
+                "resume=true); a single run resumes from its checkpoint with ckpt_path=<run>/checkpoints/last.ckpt"
+            )
         folder = Path(str(OmegaConf.select(config, "hydra.run.dir")))
         free = next_free_version(folder)
         if free != folder:
@@ -60,10 +64,22 @@ class KeepEarlierRuns(Callback):
         if not is_rank_zero():
             return
         folder = Path(str(OmegaConf.select(config, "hydra.sweep.dir")))
-        if holds_files(folder):
-            print(
-                f"error: hydra.sweep.dir {folder} already holds an earlier sweep, whose run folders this one would "
-                "overwrite; give a new folder (or leave hydra.sweep.dir at its timestamped default)",
-                file=sys.stderr,
+        if not holds_files(folder):
+            return
+        if not config.get(RESUME_KEY):
+            stop(
+                f"hydra.sweep.dir {folder} already holds an earlier sweep, whose run folders this one would "
+                "overwrite; give a new folder (or leave hydra.sweep.dir at its timestamped default), or add "
+                "resume=true to continue that sweep"
             )
-            sys.exit(2)
+        try:
+            check_resumable(config, folder)
+        except ConfigError as error:
+            stop(str(error))
+        print(f"note: resuming the sweep in {folder}: complete runs are kept, the others run again", file=sys.stderr)
+
+
+def stop(message: str) -> None:
+    """End the process with ``error: <message>`` and exit status 2, as a config error does."""
+    print(f"error: {message}", file=sys.stderr, flush=True)
+    sys.exit(2)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import traceback
 from collections.abc import Callable
@@ -17,6 +18,7 @@ from upseg.errors import UpsegError
 
 log = logging.getLogger("upseg")
 Result = TypeVar("Result")
+RANK_VARIABLES = ("RANK", "LOCAL_RANK", "NODE_RANK", "SLURM_PROCID")
 
 
 def user_error(error: BaseException) -> UpsegError | None:
@@ -32,6 +34,11 @@ def one_line(error: UpsegError) -> str:
         text = text.strip().splitlines()[-1]
         text = text.split(": ", 1)[1] if text.startswith(f"{type(error).__module__}.") else text
     return text
+
+
+def is_rank_zero() -> bool:
+    """Whether this is the first process of a run (Lightning, torchrun and SLURM start the others)."""
+    return all(os.environ.get(variable, "0") == "0" for variable in RANK_VARIABLES)
 
 
 def in_multirun() -> bool:

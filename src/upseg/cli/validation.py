@@ -5,7 +5,7 @@ traceback that names neither the config key nor the values it takes. One mechani
 
 1. **Types and names.** Every value of a node that Hydra instantiates (``_target_``), and of a node that a registry
    builds (``model.net`` → the network, ``decoder.options`` → the upsampler), is checked against the signature of
-   what receives it: the parameter's type annotation — ``int``, ``float``,
+   what receives it (``decoder.stages[i].options`` too): the parameter's type annotation — ``int``, ``float``,
    ``bool``, ``str``, ``None``, ``Literal[...]`` choices, unions of these — or, without one, the type of its default.
    A key that the target does not take is reported with the keys it does take.
 2. **Values.** :func:`build` instantiates a node as the run does; a partial (the optimizer, the scheduler) is also
@@ -254,8 +254,9 @@ def stand_in_optimizer(node: DictConfig) -> torch.optim.Optimizer:
 
 def _registered(cfg: DictConfig) -> Iterator[tuple[str, Mapping[str, Any], Callable[..., Any], frozenset[str]]]:
     """The nodes whose values reach a registered class through its registry rather than through ``_target_``:
-    ``(key, values, the class, the keys its builder fills in)``: the network's options (``model.net``) and the
-    decoder's (``decoder.options``)."""
+    ``(key, values, the class, the keys its builder fills in)``: the network's options (``model.net``), the decoder's
+    (``decoder.options``) and those of each ``decoder.stages`` entry given as ``{name, options}``. Stage names and
+    the stage count are the network's to check (:meth:`upseg.models.SegmentationNetwork.stage_decoders`)."""
     from upseg.models import NETWORKS
     from upseg.upsample import UPSAMPLERS
 
@@ -264,10 +265,16 @@ def _registered(cfg: DictConfig) -> Iterator[tuple[str, Mapping[str, Any], Calla
         values = {name: net[name] for name in net if name != "name"}
         yield "model.net", values, NETWORKS[net.name], frozenset({"num_classes", "decoder"})
     decoder = cfg.get("decoder")
-    if isinstance(decoder, DictConfig) and decoder.get("options") and decoder.get("name") in UPSAMPLERS:
-        # the shared three and guide_channels are the network's to set (the builder and the network say so)
-        shared = frozenset({"in_channels", "out_channels", "scale_factor", "guide_channels"})
+    if not isinstance(decoder, DictConfig):
+        return
+    # the shared three and guide_channels are the network's to set (the builder and the network say so)
+    shared = frozenset({"in_channels", "out_channels", "scale_factor", "guide_channels"})
+    if decoder.get("options") and decoder.get("name") in UPSAMPLERS:
         yield "decoder.options", decoder.options, UPSAMPLERS[decoder.name], shared
+    stages = decoder.get("stages")
+    for index, entry in enumerate(stages if isinstance(stages, ListConfig) else []):
+        if isinstance(entry, DictConfig) and entry.get("options") and entry.get("name") in UPSAMPLERS:
+            yield f"decoder.stages[{index}].options", entry.options, UPSAMPLERS[entry.name], shared
 
 
 def check_trainer(trainer_cfg: DictConfig) -> None:

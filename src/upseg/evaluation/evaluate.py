@@ -27,6 +27,7 @@ from upseg.errors import ConfigError
 from upseg.evaluation.pictures import default_palette, plot_confusion_matrix, plot_predictions
 from upseg.metrics.catalogue import formatted, nest, specs
 from upseg.metrics.results import write_metrics, write_per_image
+from upseg.models import decoder_label
 from upseg.training.checkpoints import module_from_checkpoint
 from upseg.training.module import SegmentationModule
 
@@ -146,7 +147,7 @@ def evaluation_result(
     return {
         "ckpt_path": str(Path(cfg.ckpt_path).resolve()),
         "split": split,
-        "decoder": module.hparams.decoder["name"],
+        "decoder": decoder_label(module.hparams.decoder),
         "model": module.hparams.net["name"],
         "images": images,
         "inference": module.inference.describe(),

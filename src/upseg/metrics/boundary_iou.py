@@ -1,7 +1,9 @@
 """Boundary IoU (Cheng et al., CVPR 2021) for semantic segmentation: IoU measured only in a band along each class's
 contour, so it rewards sharp, well-placed boundaries where mIoU is dominated by object interiors.
 
-For an image of ``H×W`` pixels the band width is ``d = max(1, round(dilation_ratio · sqrt(H² + W²)))``. For a binary
+For an image of ``H×W`` pixels the band width is ``d = max(1, round(dilation_ratio · sqrt(H² + W²)))``, or a fixed
+``d = band_pixels`` when that is given (for thin structures: DRIVE's vessels are 1–3 px wide, narrower than 2 % of any
+diagonal, so a relative band would cover them whole and boundary IoU would repeat IoU). For a binary
 mask ``M`` its boundary band is ``B(M) = M ∧ ¬erode(M, d)``, where ``erode(·, d)`` is ``d`` erosions by the 3×3
 square — one erosion by the ``(2d+1)×(2d+1)`` square — and pixels outside the image count as background (zero
 padding, as the authors' code pads before ``cv2.erode``). Per class ``c``, with ``G = (target == c)``,
@@ -35,7 +37,13 @@ def band_width(height: int, width: int, dilation_ratio: float) -> int:
     return max(1, round(dilation_ratio * math.hypot(height, width)))
 
 
-def check_dilation_ratio(dilation_ratio: float) -> None:
+def check_band(dilation_ratio: float, band_pixels: int | None = None) -> None:
+    """A band of ``band_pixels`` pixels (a positive int) when given, else of ``dilation_ratio`` (positive) × the
+    diagonal."""
+    if band_pixels is not None:
+        if isinstance(band_pixels, bool) or not isinstance(band_pixels, int) or band_pixels < 1:
+            raise ValueError(f"band_pixels must be a positive int (the band's width in pixels), got {band_pixels!r}")
+        return
     if not dilation_ratio > 0:
         raise ValueError(
             f"dilation_ratio must be positive (a fraction of the image diagonal, e.g. 0.02), got {dilation_ratio}"
@@ -54,14 +62,19 @@ def boundary_band(masks: Tensor, width: int) -> Tensor:
 
 
 def boundary_counts(
-    preds: Tensor, target: Tensor, num_classes: int, ignore_index: int | None, dilation_ratio: float
+    preds: Tensor,
+    target: Tensor,
+    num_classes: int,
+    ignore_index: int | None,
+    dilation_ratio: float,
+    band_pixels: int | None = None,
 ) -> tuple[Tensor, Tensor]:
     """Per image and class, boundary intersection and union pixel counts (two ``N×C`` int64 tensors) of
-    ``preds`` and ``target`` (``N×H×W`` class indices)."""
+    ``preds`` and ``target`` (``N×H×W`` class indices); the band is ``band_pixels`` wide when given."""
     if preds.shape != target.shape or preds.dim() != 3:
         raise ValueError(f"preds and target must both be N×H×W, got {tuple(preds.shape)} and {tuple(target.shape)}")
     n, height, width = target.shape
-    band = band_width(height, width, dilation_ratio)
+    band = band_pixels if band_pixels is not None else band_width(height, width, dilation_ratio)
     valid = (target != ignore_index) if ignore_index is not None else torch.ones_like(target, dtype=torch.bool)
     intersection = torch.zeros(n, num_classes, dtype=torch.long, device=target.device)
     union = torch.zeros_like(intersection)
@@ -86,7 +99,8 @@ def iou_from_counts(intersection: Tensor, union: Tensor, average: str = "macro")
 
 
 class BoundaryIoU(Metric):
-    """Streaming boundary IoU (see the module docstring); ``average`` is ``"macro"`` or ``"none"`` (per class)."""
+    """Streaming boundary IoU (see the module docstring); ``average`` is ``"macro"`` or ``"none"`` (per class);
+    ``band_pixels``, when given, replaces ``dilation_ratio``."""
 
     full_state_update = False
     higher_is_better = True
@@ -98,21 +112,25 @@ class BoundaryIoU(Metric):
         ignore_index: int | None = None,
         dilation_ratio: float = 0.02,
         average: str = "macro",
+        band_pixels: int | None = None,
         **kwargs,
     ) -> None:
         super().__init__(**kwargs)
-        check_dilation_ratio(dilation_ratio)
+        check_band(dilation_ratio, band_pixels)
         if average not in ("macro", "none"):
             raise ValueError(f"average must be 'macro' or 'none', got {average!r}")
         self.num_classes = num_classes
         self.ignore_index = ignore_index
         self.dilation_ratio = dilation_ratio
+        self.band_pixels = band_pixels
         self.average = average
         self.add_state("intersection", torch.zeros(num_classes, dtype=torch.long), dist_reduce_fx="sum")
         self.add_state("union", torch.zeros(num_classes, dtype=torch.long), dist_reduce_fx="sum")
 
     def update(self, preds: Tensor, target: Tensor) -> None:
-        intersection, union = boundary_counts(preds, target, self.num_classes, self.ignore_index, self.dilation_ratio)
+        intersection, union = boundary_counts(
+            preds, target, self.num_classes, self.ignore_index, self.dilation_ratio, self.band_pixels
+        )
         self.intersection += intersection.sum(0)
         self.union += union.sum(0)
 

@@ -47,12 +47,14 @@ AUC_THRESHOLDS = 1001
 
 @dataclass(frozen=True)
 class MetricContext:
-    """What building a metric may depend on: the label space, and the network's and the boundary band's geometry."""
+    """What building a metric may depend on: the label space, and the network's and the boundary band's geometry
+    (``boundary_width`` pixels when given, else ``boundary_dilation_ratio`` × the image diagonal)."""
 
     num_classes: int
     ignore_index: int
     boundary_dilation_ratio: float = 0.02
     checkerboard_period: int = 2
+    boundary_width: int | None = None
 
 
 @dataclass(frozen=True)
@@ -111,7 +113,9 @@ def _binary(kind: type[Metric], **options: Any) -> Callable[[MetricContext], Met
 
 
 def _boundary(average: str) -> Callable[[MetricContext], Metric]:
-    return lambda c: BoundaryIoU(c.num_classes, c.ignore_index, c.boundary_dilation_ratio, average=average)
+    return lambda c: BoundaryIoU(
+        c.num_classes, c.ignore_index, c.boundary_dilation_ratio, average=average, band_pixels=c.boundary_width
+    )
 
 
 for _spec in (

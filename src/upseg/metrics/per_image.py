@@ -15,7 +15,7 @@ from torch import Tensor
 from torchmetrics import Metric
 from torchmetrics.utilities import dim_zero_cat
 
-from upseg.metrics.boundary_iou import boundary_counts, check_dilation_ratio, iou_from_counts
+from upseg.metrics.boundary_iou import boundary_counts, check_band, iou_from_counts
 
 COUNTS = ("intersection", "union", "boundary_intersection", "boundary_union")
 
@@ -31,25 +31,34 @@ def iou_counts(preds: Tensor, target: Tensor, num_classes: int, ignore_index: in
 
 class PerImageScores(Metric):
     """Collects :data:`COUNTS` per image; :meth:`compute` returns them (``N×C`` each, images in index order) with the
-    ``index`` of each image."""
+    ``index`` of each image. The boundary band is ``band_pixels`` wide when given, else ``dilation_ratio`` × the
+    diagonal."""
 
     full_state_update = False
 
     def __init__(
-        self, num_classes: int, ignore_index: int | None = None, dilation_ratio: float = 0.02, **kwargs
+        self,
+        num_classes: int,
+        ignore_index: int | None = None,
+        dilation_ratio: float = 0.02,
+        band_pixels: int | None = None,
+        **kwargs,
     ) -> None:
         super().__init__(**kwargs)
-        check_dilation_ratio(dilation_ratio)
+        check_band(dilation_ratio, band_pixels)
         self.num_classes = num_classes
         self.ignore_index = ignore_index
         self.dilation_ratio = dilation_ratio
+        self.band_pixels = band_pixels
         self.add_state("index", [], dist_reduce_fx="cat")
         for name in COUNTS:
             self.add_state(name, [], dist_reduce_fx="cat")
 
     def update(self, preds: Tensor, target: Tensor, indices: Tensor) -> None:
         intersection, union = iou_counts(preds, target, self.num_classes, self.ignore_index)
-        boundary = boundary_counts(preds, target, self.num_classes, self.ignore_index, self.dilation_ratio)
+        boundary = boundary_counts(
+            preds, target, self.num_classes, self.ignore_index, self.dilation_ratio, self.band_pixels
+        )
         self.index.append(torch.as_tensor(indices, device=target.device).long())
         for name, value in zip(COUNTS, (intersection, union, *boundary), strict=True):
             getattr(self, name).append(value)

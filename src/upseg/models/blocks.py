@@ -39,10 +39,3 @@ def pad_bottom_right(x: Tensor, multiple: int) -> tuple[Tensor, tuple[int, int]]
     if torch.compiler.is_exporting() or rows or columns:
         x = F.pad(x, (0, columns, 0, rows))
     return x, (rows, columns)
-
-
-def pad_to_multiple(x: Tensor, multiple: int) -> tuple[Tensor, tuple[int, int]]:
-    """:func:`pad_bottom_right`, returning the original size ``(H, W)`` instead of the padding (networks that crop
-    by slicing; :meth:`SegmentationNetwork.crop_padding` also keeps exports symbolic)."""
-    padded, _ = pad_bottom_right(x, multiple)
-    return padded, (x.shape[-2], x.shape[-1])

@@ -1,9 +1,15 @@
 """Encoders: each returns the list of feature maps at strides ``1, 2, 4, …, 2^depth`` (``None`` where it has none).
 
-``channels[i]`` is the channel count of the stride-``2^i`` map (0 for ``None``).
+``channels[i]`` is the channel count of the stride-``2^i`` map, "level ``i``" (0 for ``None``). :func:`build_encoder`
+is the one place that turns ``model.net.encoder`` into an encoder, for the U-Net and the pyramid head alike:
+``plain`` (the U-Net's own), a torchvision ResNet (``resnet18`` …, no stride-1 level), or ``timm:<name>``
+(:mod:`upseg.models.timm_encoders`, the optional extra ``[timm]``; levels where the model has features).
+``encoder_weights=pretrained`` asks for the library's default pretrained weights (downloaded once).
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import torch
 import torchvision
@@ -14,12 +20,15 @@ from upseg.models.blocks import DoubleConv
 
 RESNETS = ("resnet18", "resnet34", "resnet50", "resnet101")
 VGGS = ("vgg16", "vgg16_bn")
+TIMM_PREFIX = "timm:"
+PRETRAINED = "pretrained"  # the library's default pretrained weights, for torchvision and timm alike
 
 
 def torchvision_backbone(name: str, weights: str | None) -> nn.Module:
-    """A torchvision classification network; ``weights`` goes to torchvision as is (e.g. ``"DEFAULT"``)."""
+    """A torchvision classification network; ``weights`` goes to torchvision as is (e.g. ``"DEFAULT"``), and
+    ``"pretrained"`` means its default weights."""
     try:
-        return torchvision.models.get_model(name, weights=weights)
+        return torchvision.models.get_model(name, weights="DEFAULT" if weights == PRETRAINED else weights)
     except ValueError as error:
         raise ConfigError(f"torchvision has no weights {weights!r} for {name}: {error}") from error
 
@@ -99,3 +108,25 @@ class FCNBackbone(nn.Module):
             x = stage(x)
             features.append(x)
         return features
+
+
+def build_encoder(
+    encoder: str, in_channels: int, depth: int, base_width: int, weights: str | None, required: Sequence[int] = ()
+) -> nn.Module:
+    """The encoder ``model.net.encoder`` names, with levels ``0 … depth``; ``required``: the levels the network
+    cannot do without (a timm model lacking one is refused in one line)."""
+    if encoder == "plain":
+        if weights is not None:
+            raise ConfigError(
+                "model.net.encoder_weights needs a pretrained encoder (model.net.encoder=resnet18|34|50 or timm:<name>)"
+            )
+        return PlainEncoder(in_channels, base_width, depth)
+    if encoder.startswith(TIMM_PREFIX):
+        from upseg.models.timm_encoders import TimmEncoder
+
+        return TimmEncoder(encoder.removeprefix(TIMM_PREFIX), in_channels, depth, weights, required)
+    if encoder in RESNETS:
+        return ResNetEncoder(encoder, in_channels, depth, weights)
+    raise ConfigError(
+        f"model.net.encoder must be 'plain', one of {', '.join(RESNETS)} (torchvision) or timm:<name>, got {encoder!r}"
+    )

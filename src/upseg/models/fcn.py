@@ -6,7 +6,8 @@ again ×2 and added to stride-8 scores (8s), then upsampled to full resolution (
 decoder upsampler; one that takes a guide (``fade``) gets the backbone feature at its output stride (pool4, pool3),
 and the input image for the final upsampling to full resolution. ``transpose`` and ``direct`` start as bilinear
 interpolation, as in the paper, unless the decoder config sets ``init`` itself. The skip score layers start at zero,
-so training begins from FCN-32s's prediction.
+so training begins from FCN-32s's prediction. Stages, deepest first (``decoder.stages``): FCN-8s the ×2 into stride
+16, the ×2 into stride 8, the final ×8 into stride 1; FCN-16s the ×2 into 16 and the ×16; FCN-32s the ×32 alone.
 """
 
 from __future__ import annotations
@@ -47,9 +48,6 @@ class FCN(SegmentationNetwork):
             raise ConfigError(f"model.net.variant must be '8s', '16s' or '32s', got {variant!r}")
         if num_classes < 2:
             raise ConfigError(f"num_classes must be at least 2, got {num_classes}")
-        decoder = dict(decoder)
-        if decoder.get("name") in BILINEAR_INIT_UPSAMPLERS:
-            decoder["options"] = {"init": "bilinear", **(decoder.get("options") or {})}
         self.backbone = FCNBackbone(backbone, backbone_weights)
         c8, c16, c32 = self.backbone.channels
         self.head = nn.Sequential(
@@ -60,11 +58,16 @@ class FCN(SegmentationNetwork):
         for layer in self.score_skip:
             nn.init.zeros_(layer.weight)
             nn.init.zeros_(layer.bias)
+        final_scale = 32 // 2**self.skips
+        stages = [
+            stage.with_defaults(init="bilinear") if stage.name in BILINEAR_INIT_UPSAMPLERS else stage
+            for stage in self.stage_decoders(decoder, [16, 8][: self.skips] + [1])
+        ]
         self.up_skip = nn.ModuleList(
-            self.decoder_upsampler(decoder, num_classes, num_classes, 2, channels)
-            for channels in (c16, c8)[: self.skips]
+            self.decoder_upsampler(stage, num_classes, num_classes, 2, channels, into_stride=stride)
+            for stage, channels, stride in zip(stages, (c16, c8)[: self.skips], (16, 8), strict=False)
         )
-        self.up_final = self.decoder_upsampler(decoder, num_classes, num_classes, 32 // 2**self.skips, IMAGE_CHANNELS)
+        self.up_final = self.decoder_upsampler(stages[-1], num_classes, num_classes, final_scale, IMAGE_CHANNELS, 1)
         self.variant = variant
         self.in_channels = IMAGE_CHANNELS
         self.size_multiple = 32  # the backbone's output stride

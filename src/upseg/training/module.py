@@ -6,9 +6,10 @@ Batches are :class:`~upseg.data.Batch` ``(images N×3×H×W float32, masks N×H�
 being each sample's position in its dataset; pixels equal to ``ignore_index`` count neither in the loss nor in a
 metric. mIoU is torchmetrics' macro Jaccard index: classes absent from both prediction and target in the whole
 evaluated set are left out of the mean (their IoU is logged as 0). Boundary IoU (``bIoU``,
-:class:`upseg.metrics.BoundaryIoU`) is the same in a band of ``boundary_dilation_ratio`` × the image diagonal along
-each class's contour; in a validation batch padded to its largest image the band width and the image edge are those
-of the padded size (use ``data.eval_batch_size=1`` for exact per-image bands on datasets of mixed sizes).
+:class:`upseg.metrics.BoundaryIoU`) is the same in a band along each class's contour, ``boundary_width`` pixels wide
+or ``boundary_dilation_ratio`` × the image diagonal (one of the two; 0.02 when neither is set); in a validation batch
+padded to its largest image the band width and the image edge are those of the padded size (use
+``data.eval_batch_size=1`` for exact per-image bands on datasets of mixed sizes).
 
 Tests also keep the confusion matrix, and every test image's IoU and boundary-IoU counts per class
 (``test_per_image``, by dataset index) for per-image files; test boundary IoU is pooled from those counts. All
@@ -53,6 +54,24 @@ log = logging.getLogger(__name__)
 DEFAULT_OPTIMIZER = {"_target_": "torch.optim.AdamW", "_partial_": True, "lr": 1e-3, "weight_decay": 1e-4}
 # Scheduler arguments that mean "length of training"; filled with the number of optimizer steps when left out.
 SCHEDULE_LENGTH_ARGUMENTS = ("total_iters", "T_max", "total_steps")
+DEFAULT_BOUNDARY_RATIO = 0.02  # Cheng et al.'s band: 2 % of the image diagonal
+
+
+def boundary_band(ratio: float | None, width: int | None) -> float:
+    """The band's ratio (the default 0.02 when neither is set); one error when both are set or one is not positive."""
+    if ratio is not None and width is not None:
+        raise ConfigError(
+            f"model.boundary_width={width} and model.boundary_dilation_ratio={ratio} both set the boundary band; "
+            "keep one and set the other to null"
+        )
+    if width is not None and (isinstance(width, bool) or not isinstance(width, int) or width < 1):
+        raise ConfigError(f"model.boundary_width must be a positive int (the band in pixels, e.g. 2), got {width!r}")
+    if ratio is not None and not ratio > 0:
+        raise ConfigError(
+            f"model.boundary_dilation_ratio must be positive (the boundary band as a fraction of the image "
+            f"diagonal, e.g. 0.02), got {ratio}"
+        )
+    return DEFAULT_BOUNDARY_RATIO if ratio is None else ratio
 
 
 class SegmentationModule(L.LightningModule):
@@ -71,17 +90,14 @@ class SegmentationModule(L.LightningModule):
         scheduler_interval: str = "step",
         channels_last: bool = False,
         compile: bool | str = False,
-        boundary_dilation_ratio: float = 0.02,
+        boundary_dilation_ratio: float | None = None,
         loss: Mapping[str, Any] | None = None,
+        boundary_width: int | None = None,
         data_spec: Mapping[str, Any] | None = None,
         inference: InferenceSettings | Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__()
-        if not boundary_dilation_ratio > 0:
-            raise ConfigError(
-                f"model.boundary_dilation_ratio must be positive (the boundary band as a fraction of the image "
-                f"diagonal, e.g. 0.02), got {boundary_dilation_ratio}"
-            )
+        ratio = boundary_band(boundary_dilation_ratio, boundary_width)
         self.save_hyperparameters(
             {
                 "net": plain(net),
@@ -97,6 +113,7 @@ class SegmentationModule(L.LightningModule):
                 "boundary_dilation_ratio": boundary_dilation_ratio,
                 "loss": plain(loss),
                 "data_spec": plain(data_spec),
+                "boundary_width": boundary_width,
             }
         )
         self.net = build_network(num_classes=num_classes, decoder=self.hparams.decoder, **self.hparams.net)
@@ -108,13 +125,13 @@ class SegmentationModule(L.LightningModule):
             if self.hparams.loss
             else CrossEntropy(num_classes, ignore_index)
         )
-        context = MetricContext(num_classes, ignore_index, boundary_dilation_ratio, self.net.checkerboard_period)
+        context = MetricContext(num_classes, ignore_index, ratio, self.net.checkerboard_period, boundary_width)
         self.train_loss = MeanMetric()
         self.val_loss = MeanMetric()
         self.test_loss = MeanMetric()
         self.val_metrics = StageMetrics("val", context, self.class_names)
         self.test_metrics = StageMetrics("test", context, self.class_names, counts=True)
-        self.test_per_image_scores = PerImageScores(num_classes, ignore_index, boundary_dilation_ratio)
+        self.test_per_image_scores = PerImageScores(num_classes, ignore_index, ratio, boundary_width)
         self.test_per_image: dict[str, Tensor] | None = None  # counts per test image and class (after a test)
         self.val_miou_best = MaxMetric()
         self.test_confmat = MulticlassConfusionMatrix(num_classes, ignore_index=ignore_index)

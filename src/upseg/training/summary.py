@@ -11,6 +11,7 @@ from omegaconf import DictConfig
 
 from upseg.analysis.cost import forward_flops, inference_ms_per_image
 from upseg.metrics.catalogue import COST_COLUMNS, Column, formatted, metric_columns, specs
+from upseg.models import decoder_label
 from upseg.training.callbacks import RunStats
 from upseg.training.module import SegmentationModule
 from upseg.training.testing import CheckpointState, Evaluation
@@ -40,7 +41,7 @@ def run_summary(
     checkpoints, run statistics, cost and test metrics (the best checkpoint's under ``best/``)."""
     stats = next((callback for callback in trainer.callbacks if isinstance(callback, RunStats)), None)
     summary: dict[str, Any] = {
-        "decoder": cfg.decoder.name,
+        "decoder": decoder_label(cfg.decoder),
         "model": cfg.model.net.name,
         "data": cfg.data._target_.rsplit(".", 1)[-1],
         "seed": cfg.seed,

@@ -1,6 +1,9 @@
 """Train one run — what ``scripts/train.py`` runs: check the config, seed, build, fit, test the final weights and
 the best-by-validation checkpoint, and write and print the results.
 
+In a resumed sweep (``resume=true``, :mod:`upseg.cli.resume`) a job whose earlier run is complete returns that run's
+summary and trains nothing. ``metrics.json`` records the job's overrides, which is how a resumed sweep knows it.
+
 The final weights are the headline (``test/...`` in ``metrics.json``, ``per_image.csv``): a fixed training budget,
 with no choice made on validation noise. The best checkpoint by ``val/mIoU`` is tested too (``best/test/...``,
 ``per_image_best.csv``) so that both can be reported.
@@ -15,6 +18,7 @@ import lightning as L
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig
 
+from upseg.cli.resume import earlier_result, job_overrides
 from upseg.cli.validation import check_config, check_trainer
 from upseg.metrics.results import PER_IMAGE_FILES, write_metrics, write_per_image
 from upseg.planning import plan_run
@@ -58,6 +62,9 @@ def write_results(output_dir: Path, summary: dict[str, Any], tests: dict[str, Ev
 
 def train(cfg: DictConfig) -> dict[str, Any]:
     """Train (unless ``train=false``), test (unless ``test=false``) and return the run's summary."""
+    earlier = earlier_result(cfg)
+    if earlier is not None:
+        return earlier
     check_run(cfg)
     if cfg.get("plan"):  # experiment=auto: crop, batch, loss, split, … planned from the dataset, the user's keys kept
         cfg, _ = plan_run(cfg, Path(cfg.paths.output_dir))
@@ -74,6 +81,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         tests = run_tests(run.trainer, run.module, run.datamodule, cfg.train, checkpoints.best, cfg.get("ckpt_path"))
     cost = model_cost(run.module, run.datamodule) if cfg.test else {}
     summary = run_summary(cfg, run.module, run.trainer, checkpoints, tests, cost, last_val_miou)
+    summary["overrides"] = job_overrides()
     if run.trainer.is_global_zero:
         output_dir = Path(cfg.paths.output_dir)
         write_results(output_dir, summary, tests, run)
