@@ -70,6 +70,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         type=int,
         help="also time U-Net training steps per decoder on SIZE×SIZE images (batch --batch; depth 4, width 32)",
     )
+    parser.add_argument(
+        "--rss",
+        action="store_true",
+        help="CPU: also measure each variant's peak resident memory in a fresh process (a few seconds each)",
+    )
     parser.add_argument("--no-layers", action="store_true", help="skip the per-layer timing (e.g. with --unet)")
     args = parser.parse_args(argv)
     for key, value in (QUICK if args.quick else FULL).items():
@@ -92,6 +97,7 @@ def print_table(console: Console, rows: list[Row]) -> None:
         "parameters",
         "GFLOPs",
         "peak",
+        "process RSS",
     ):
         table.add_column(column, justify="left" if column in ("upsampler", "shape", "dtype") else "right")
     for row in rows:
@@ -107,6 +113,7 @@ def print_table(console: Console, rows: list[Row]) -> None:
             "" if row.parameters is None else f"{row.parameters:,}",
             "" if row.gflops is None else f"{row.gflops:.2f}",
             "n/a" if row.peak_mib is None else f"{row.peak_mib:.0f} MiB",
+            "" if row.rss_mib is None else f"{row.rss_mib:.0f} MiB",
         )
     console.print(table)
 
@@ -164,6 +171,7 @@ def main(argv: list[str] | None = None) -> int:
             repeats=args.repeats,
             warmup=args.warmup,
             scale_factor=args.scale,
+            resident=args.rss,
             progress=lambda row: console.print(
                 f"  {row.variant:24} {row.shape:18} {row.median_ms:9.1f} ms", markup=False
             ),

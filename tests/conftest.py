@@ -17,8 +17,10 @@ from omegaconf import DictConfig
 from tests.helpers.configs import FAST, compose_config
 from tests.helpers.scripts import Scripts
 
-# Two cores in CI: one intra-op thread per test process keeps timings stable and avoids oversubscription.
-torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+# Two cores in CI: at most two intra-op threads per test process, and one per worker when pytest-xdist runs several
+# (their threads would otherwise contend for the same cores).
+WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+torch.set_num_threads(max(1, min(2, (os.cpu_count() or 1) // WORKERS)))
 
 
 @dataclass

@@ -1,9 +1,19 @@
 """The benchmark's before/after variants of CARAFE's and FADE's reassembly: one per forced path, each building and
-running, and the memory-lean path's tensor peak below the unfold path's (which holds the neighbourhood copy)."""
+running, and the memory-lean path's tensor peak and process peak below the unfold path's (which holds the
+neighbourhood copy)."""
 
 from __future__ import annotations
 
-from upseg.analysis.benchmark import Shape, default_variants, known_variants, reassembly_variants, run_benchmark
+import torch
+
+from upseg.analysis.benchmark import (
+    Shape,
+    default_variants,
+    known_variants,
+    process_peak_rss_mib,
+    reassembly_variants,
+    run_benchmark,
+)
 from upseg.upsample.ops.reassembly import IMPLS
 
 
@@ -24,3 +34,15 @@ def test_before_and_after_rows_have_the_same_cost_but_not_the_same_peak():
         before, after = rows[f"{name}[unfold]"], rows[f"{name}[torch]"]
         assert (after.parameters, after.gflops) == (before.parameters, before.gflops)
         assert after.peak_mib < before.peak_mib and after.median_ms > 0
+
+
+def test_a_fresh_process_of_the_lean_path_holds_less_than_the_neighbourhood_copy_the_unfold_path_keeps():
+    # CARAFE reassembles C_out channels (it projects first): 2×32×25×128² float32 = 100 MiB of neighbourhoods, which
+    # the unfold path keeps for the backward pass. Each process also holds torch itself, alike in both.
+    shape, batch = Shape(64, 32, 128), 2
+    copy_mib = batch * shape.out_channels * 25 * shape.size**2 * 4 / 2**20
+    variants = {v.label: v for v in reassembly_variants()}
+    before = process_peak_rss_mib(shape, variants["carafe[unfold]"], batch=batch, dtype=torch.float32)
+    after = process_peak_rss_mib(shape, variants["carafe[torch]"], batch=batch, dtype=torch.float32)
+    assert after > 100  # torch alone is more: the number is this process's, not a stub
+    assert before - after > 0.5 * copy_mib

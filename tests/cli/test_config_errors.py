@@ -51,7 +51,11 @@ WRONG = [
         "scheduler.T_max",
         "not a key of scheduler (scheduler=cosine); its keys: eta_min, warmup",
     ),
-    ("model.net.head_channels=1", "model.net.head_channels", "in_channels, name; to add a new key, write +model.net."),
+    (
+        "model.net.head_channels=1",
+        "model.net.head_channels is not a key of model.net (model=unet_small); its keys: base_width, decoder_channels,",
+        "; to add a new key, write +model.net.head_channels=1",
+    ),
     ("decoder=foo", "decoder=foo", "not an option of the decoder group; its options: bilinear, carafe, direct,"),
     ("data.scale_range=[2.0,0.5]", "data.scale_range", "must be [low, high] with 0 < low ≤ high"),
     # The architecture's options: a skip level, a stage's upsampler, a timm model that do not exist.

@@ -15,7 +15,9 @@ shape, ``cpu_ratio`` likewise for CPU time.
 Cost (:mod:`upseg.analysis.cost`): ``parameters``; ``gflops``, the FLOPs of one forward pass; ``peak_mib``, the peak
 of the tensors one forward+backward step creates (outputs, saved activations, gradients; not inputs or parameters), on
 every device; on CUDA also ``cuda_peak_mib``, ``torch.cuda.max_memory_allocated`` over one step (inputs and parameters
-included). An upsampler that takes a guide (``fade``) gets one of ``C_out`` channels at the output resolution, as a
+included); on the CPU on request (``resident``) ``rss_mib``, the peak resident memory of a fresh process that runs the
+step (:func:`process_peak_rss_mib`: what the allocator takes from the system, torch's own footprint included). An
+upsampler that takes a guide (``fade``) gets one of ``C_out`` channels at the output resolution, as a
 U-Net skip has, and its gradient is taken too.
 
 :func:`unet_throughput` times whole training steps (forward, cross-entropy, backward, AdamW) of the U-Net with each
@@ -27,6 +29,8 @@ from __future__ import annotations
 import json
 import os
 import statistics
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
@@ -88,6 +92,7 @@ class Row:
     cuda_peak_mib: float | None = None
     ratio: float | None = None
     cpu_ratio: float | None = None
+    rss_mib: float | None = None  # peak resident memory of a fresh process running this step (CPU, on request)
 
 
 def default_variants() -> list[Variant]:
@@ -175,6 +180,69 @@ def _cuda_peak_mib(step: Callable[[], object], device: torch.device) -> float | 
     return torch.cuda.max_memory_allocated(device) / 2**20
 
 
+def _step_inputs(
+    shape: Shape, batch: int, dtype: torch.dtype, device: torch.device, scale_factor: int
+) -> tuple[Tensor, Tensor, Tensor]:
+    """The input ``x``, a guide at the output resolution and the output gradient, the same for every variant."""
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randn(batch, shape.in_channels, shape.size, shape.size, generator=generator)
+    x = x.to(device=device, dtype=dtype).requires_grad_(True)
+    out_size = shape.size * scale_factor
+    guide = torch.randn(batch, shape.out_channels, out_size, out_size, generator=generator)
+    guide = guide.to(device=device, dtype=dtype).requires_grad_(True)
+    grad = torch.randn(batch, shape.out_channels, out_size, out_size, generator=generator).to(device, dtype)
+    return x, guide, grad
+
+
+def _variant_step(
+    variant: Variant, shape: Shape, inputs: tuple[Tensor, Tensor, Tensor], scale_factor: int
+) -> tuple[Callable[[], object], nn.Module, tuple[Tensor, ...]]:
+    """One forward+backward step of ``variant`` on ``inputs``, its module and the arguments it takes."""
+    x, guide, grad = inputs
+    torch.manual_seed(0)
+    options = dict(variant.options)
+    guided = needs_guide(variant.name)
+    if guided:
+        options["guide_channels"] = shape.out_channels
+    module = build_upsampler(variant.name, shape.in_channels, shape.out_channels, scale_factor, **options)
+    module = module.to(device=x.device, dtype=x.dtype)
+    args = (x, guide) if guided else (x,)
+    return _step(module, args, grad), module, args
+
+
+def _peak_rss_in_this_process(
+    shape: Shape, variant: Variant, batch: int, dtype_name: str, scale_factor: int, steps: int
+) -> float:
+    """Run ``steps`` CPU steps here and return this process's resident high-water mark in MiB (Linux: KiB units)."""
+    import resource
+
+    dtype = DTYPES[dtype_name]
+    inputs = _step_inputs(shape, batch, dtype, torch.device("cpu"), scale_factor)
+    step, _, _ = _variant_step(variant, shape, inputs, scale_factor)
+    for _ in range(steps):
+        step()
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def process_peak_rss_mib(
+    shape: Shape, variant: Variant, *, batch: int, dtype: torch.dtype, scale_factor: int = 2, steps: int = 2
+) -> float:
+    """The peak resident memory (MiB) of a fresh Python process that imports torch, builds ``variant`` and its inputs
+    and runs ``steps`` forward+backward steps on the CPU: what the allocator really takes from the system, including
+    torch's own footprint (the same in every process, so differences between variants are theirs)."""
+    dtype_name = next(name for name, value in DTYPES.items() if value == dtype)
+    arguments = json.dumps([asdict(shape), asdict(variant), batch, dtype_name, scale_factor, steps])
+    code = (
+        "import json, sys; from upseg.analysis.benchmark import Shape, Variant, _peak_rss_in_this_process as peak; "
+        "s, v, *rest = json.loads(sys.argv[1]); "
+        "v['options'] = tuple(map(tuple, v['options'])); print(peak(Shape(**s), Variant(**v), *rest))"
+    )
+    result = subprocess.run([sys.executable, "-c", code, arguments], capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        raise RuntimeError(f"the resident-memory process of {variant.label} failed: {result.stderr.strip()[-2000:]}")
+    return float(result.stdout.strip().splitlines()[-1])
+
+
 def benchmark_shape(
     shape: Shape,
     variants: Sequence[Variant],
@@ -185,26 +253,15 @@ def benchmark_shape(
     repeats: int,
     warmup: int = 1,
     scale_factor: int = 2,
+    resident: bool = False,
 ) -> list[Row]:
-    """One row per variant at ``shape``: median forward+backward time over ``repeats`` steps, taken in turns."""
-    generator = torch.Generator().manual_seed(0)
-    x = torch.randn(batch, shape.in_channels, shape.size, shape.size, generator=generator)
-    x = x.to(device=device, dtype=dtype).requires_grad_(True)
-    out_size = shape.size * scale_factor
-    guide = torch.randn(batch, shape.out_channels, out_size, out_size, generator=generator)
-    guide = guide.to(device=device, dtype=dtype).requires_grad_(True)
-    grad = torch.randn(batch, shape.out_channels, out_size, out_size, generator=generator).to(device, dtype)
+    """One row per variant at ``shape``: median forward+backward time over ``repeats`` steps, taken in turns; with
+    ``resident`` (CPU only) also each variant's peak resident memory in a fresh process."""
+    inputs = _step_inputs(shape, batch, dtype, device, scale_factor)
     steps, costs = {}, {}
     for variant in variants:
-        torch.manual_seed(0)
-        options = dict(variant.options)
-        guided = needs_guide(variant.name)
-        if guided:
-            options["guide_channels"] = shape.out_channels
-        module = build_upsampler(variant.name, shape.in_channels, shape.out_channels, scale_factor, **options)
-        module = module.to(device=device, dtype=dtype)
-        args = (x, guide) if guided else (x,)
-        steps[variant.label] = _step(module, args, grad)
+        step, module, args = _variant_step(variant, shape, inputs, scale_factor)
+        steps[variant.label] = step
         costs[variant.label] = (parameter_count(module), forward_flops(module, *args) / 1e9)
 
     timer = _timer(device)
@@ -236,6 +293,9 @@ def benchmark_shape(
                 cuda_peak_mib=_cuda_peak_mib(step, device),
             )
         )
+    if resident and device.type == "cpu":
+        for row, variant in zip(rows, variants, strict=True):
+            row.rss_mib = process_peak_rss_mib(shape, variant, batch=batch, dtype=dtype, scale_factor=scale_factor)
     baseline = next((row for row in rows if row.variant == BASELINE), None)
     for row in rows:
         if baseline is not None:
@@ -255,6 +315,7 @@ def run_benchmark(
     repeats: int = 5,
     warmup: int = 1,
     scale_factor: int = 2,
+    resident: bool = False,
     progress: Callable[[Row], None] | None = None,
 ) -> list[Row]:
     """Rows for every dtype × shape × variant (see module doc); ``progress`` is called with each row."""
@@ -272,6 +333,7 @@ def run_benchmark(
                 repeats=repeats,
                 warmup=warmup,
                 scale_factor=scale_factor,
+                resident=resident,
             ):
                 rows.append(row)
                 if progress is not None:
@@ -413,8 +475,10 @@ def cost_markdown(rows: Sequence[Row]) -> str:
     text = ""
     for shape, dtype in dict.fromkeys((row.shape, row.dtype) for row in rows):
         text += f"\n{shape}, {dtype}, batch {rows[0].batch}:\n\n"
-        text += "| upsampler | parameters | GFLOPs (fwd) | fwd+bwd | vs transpose | peak MiB |\n"
-        text += "| --- | ---: | ---: | ---: | ---: | ---: |\n"
+        resident = any(row.rss_mib is not None for row in rows)
+        text += "| upsampler | parameters | GFLOPs (fwd) | fwd+bwd | vs transpose | peak MiB |"
+        text += " process RSS MiB |\n" if resident else "\n"
+        text += "| --- | ---: | ---: | ---: | ---: | ---: |" + (" ---: |\n" if resident else "\n")
         for row in rows:
             if (row.shape, row.dtype) != (shape, dtype):
                 continue
@@ -422,7 +486,8 @@ def cost_markdown(rows: Sequence[Row]) -> str:
             parameters = "" if row.parameters is None else f"{row.parameters:,}"
             gflops = "" if row.gflops is None else f"{row.gflops:.2f}"
             peak = "" if row.peak_mib is None else f"{row.peak_mib:.0f}"
-            text += f"| {row.variant} | {parameters} | {gflops} | {row.median_ms:.1f} ms | {ratio} | {peak} |\n"
+            text += f"| {row.variant} | {parameters} | {gflops} | {row.median_ms:.1f} ms | {ratio} | {peak} |"
+            text += (" " + ("" if row.rss_mib is None else f"{row.rss_mib:.0f}") + " |\n") if resident else "\n"
     return text
 
 
