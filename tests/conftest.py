@@ -1,12 +1,13 @@
 """Shared test fixtures: the real Hydra configs composed for CPU test runs (:mod:`tests.helpers.configs`), the scripts
-run as a user would (:mod:`tests.helpers.scripts`), and records of how closely `direct` matches PyTorch and the
-content-aware upsamplers match their loop references, printed after every run."""
+run as a user would (:mod:`tests.helpers.scripts`), and the records of :mod:`tests.helpers.records` (how closely
+`direct` and the content-aware upsamplers match their references, what each export took), printed after every run,
+merged from the workers when pytest-xdist runs several."""
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,7 @@ from hydra.core.global_hydra import GlobalHydra
 from omegaconf import DictConfig
 
 from tests.helpers.configs import FAST, compose_config
+from tests.helpers.records import RECORDS, EquivalenceRecord, ExportRecord, ReferenceRecord
 from tests.helpers.scripts import Scripts
 
 # Two cores in CI: at most two intra-op threads per test process, and one per worker when pytest-xdist runs several
@@ -23,60 +25,38 @@ WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
 torch.set_num_threads(max(1, min(2, (os.cpu_count() or 1) // WORKERS)))
 
 
-@dataclass
-class EquivalenceRecord:
-    """Configurations compared and the worst absolute difference seen, per impl and dtype."""
-
-    configurations: dict[str, set[str]] = field(default_factory=dict)
-    worst: dict[str, dict[str, float]] = field(default_factory=dict)
-
-    def add(self, impl: str, config: str, dtype: torch.dtype, expected: torch.Tensor, actual: torch.Tensor) -> None:
-        self.configurations.setdefault(impl, set()).add(config)
-        name = str(dtype).removeprefix("torch.")
-        error = (expected.detach() - actual.detach()).abs().max().item() if expected.numel() else 0.0
-        worst = self.worst.setdefault(impl, {})
-        worst[name] = max(worst.get(name, 0.0), error)
-
-
-@dataclass
-class ReferenceRecord:
-    """Per reference check (e.g. "carafe vs loop"): how many comparisons and the worst float64 |difference|."""
-
-    checks: dict[str, int] = field(default_factory=dict)
-    worst: dict[str, float] = field(default_factory=dict)
-
-    def add(self, check: str, expected: torch.Tensor, actual: torch.Tensor) -> None:
-        assert expected.dtype == actual.dtype == torch.float64, "reference checks are recorded in float64"
-        self.checks[check] = self.checks.get(check, 0) + 1
-        error = (expected.detach() - actual.detach()).abs().max().item() if expected.numel() else 0.0
-        self.worst[check] = max(self.worst.get(check, 0.0), error)
-
-
-RECORD = EquivalenceRecord()
-REFERENCES = ReferenceRecord()
-
-
 @pytest.fixture(scope="session")
 def equivalence_record() -> EquivalenceRecord:
-    return RECORD
+    return RECORDS["equivalence"]
 
 
 @pytest.fixture(scope="session")
 def reference_record() -> ReferenceRecord:
-    return REFERENCES
+    return RECORDS["references"]
+
+
+@pytest.fixture(scope="session")
+def export_record() -> ExportRecord:
+    return RECORDS["export"]
+
+
+def pytest_sessionfinish(session):
+    worker_output = getattr(session.config, "workeroutput", None)  # present on a pytest-xdist worker only
+    if worker_output is not None:
+        worker_output["records"] = json.dumps({name: record.state() for name, record in RECORDS.items()})
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node, error):  # noqa: ARG001  (pytest-xdist's controller, as each worker ends)
+    state = getattr(node, "workeroutput", {}).get("records")
+    for name, record_state in (json.loads(state) if state else {}).items():
+        RECORDS[name].merge(record_state)
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):  # noqa: ARG001
-    for impl, configurations in sorted(RECORD.configurations.items()):
-        worst = ", ".join(f"{dtype} {error:.3g}" for dtype, error in sorted(RECORD.worst[impl].items()))
-        terminalreporter.write_line(
-            f"conv_transpose2d_direct(impl={impl!r}) vs F.conv_transpose2d: {len(configurations)} configurations, "
-            f"worst |difference| over outputs and gradients: {worst}"
-        )
-    for check, count in sorted(REFERENCES.checks.items()):
-        terminalreporter.write_line(
-            f"{check}: {count} comparisons, worst float64 |difference|: {REFERENCES.worst[check]:.3g}"
-        )
+    for record in RECORDS.values():
+        for line in record.lines():
+            terminalreporter.write_line(line)
 
 
 @pytest.fixture

@@ -1,6 +1,5 @@
 """One tiny quick-start model trained once for the prediction tests, tested after training with sliding windows and
-flips, and its test images written as PNG files with their label masks; the export parity table, printed at the end
-of the run."""
+flips, and its test images written as PNG files with their label masks."""
 
 from __future__ import annotations
 
@@ -18,7 +17,6 @@ from tests.helpers.configs import FAST, compose_config
 from upseg.training.train import train
 
 TINY_NET = ["model.net.depth=2", "model.net.base_width=8"]  # size multiple 4
-EXPORT_RECORD: dict[tuple[str, str], dict[str, str]] = {}  # (network, decoder) → what each export took and its error
 SLIDE_FLIP = ["inference.mode=slide", "inference.crop=16", "inference.stride=8", "inference.flip=true"]
 
 
@@ -48,8 +46,3 @@ def trained(tmp_path_factory) -> Trained:
         Image.fromarray(np.asarray(mask, dtype=np.uint8)).save(labels / f"{index}.png")
     GlobalHydra.instance().clear()
     return Trained(summary, Path(summary["last_ckpt"]), images, labels, folder / "run")
-
-
-def pytest_terminal_summary(terminalreporter):  # noqa: ARG001
-    for (network, decoder), row in sorted(EXPORT_RECORD.items()):
-        terminalreporter.write_line(f"export {network} × {decoder}: " + " | ".join(f"{k}: {v}" for k, v in row.items()))

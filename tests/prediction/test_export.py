@@ -17,7 +17,6 @@ import torch
 
 from tests.helpers.checkpoints import hostile_checkpoint
 from tests.helpers.configs import REPO
-from tests.prediction.conftest import EXPORT_RECORD as RECORD
 from upseg.errors import ConfigError, first_line
 from upseg.models import NETWORKS, SegmentationNetwork, build_network
 from upseg.prediction.export import SizeRule, example_size, export, export_program, onnx_program
@@ -96,7 +95,7 @@ def test_the_readme_states_the_export_of_every_registered_decoder():
 @pytest.mark.slow
 @needs_onnx
 @pytest.mark.parametrize("network,decoder", CASES)
-def test_the_exported_program_and_onnx_runtime_match_eager_on_two_sizes(network, decoder, tmp_path):
+def test_the_exported_program_and_onnx_runtime_match_eager_on_two_sizes(network, decoder, tmp_path, export_record):
     net = tiny(network, decoder)
     exported_kind, onnx_kind = readme_rule(network, decoder)
     example = torch.randn(2, 3, *example_size((40, 24), net.size_multiple, dynamic=True))
@@ -126,11 +125,11 @@ def test_the_exported_program_and_onnx_runtime_match_eager_on_two_sizes(network,
     assert converted == onnx_kind, f"ONNX takes {converted} sizes, not what the README says"
     runtime = [max_difference(onnx_logits(path, x), y) for path, x, y in zip(paths, inputs, expected, strict=True)]
 
-    RECORD[network, decoder] = {
+    export_record.rows[network, decoder] = {
         "torch.export": f"{rule.describe()}; max |Δ| " + ", ".join(f"{d:.1e}" for d in exported),
         "ONNX Runtime": f"{converted}; max |Δ| " + ", ".join(f"{d:.1e}" for d in runtime),
     }
-    assert max(exported) <= TOLERANCE and max(runtime) <= TOLERANCE, RECORD[network, decoder]
+    assert max(exported) <= TOLERANCE and max(runtime) <= TOLERANCE, export_record.rows[network, decoder]
 
 
 @needs_onnx
