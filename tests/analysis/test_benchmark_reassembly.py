@@ -12,6 +12,7 @@ from upseg.analysis.benchmark import (
     known_variants,
     process_peak_rss_mib,
     reassembly_variants,
+    resident_high_water_mib,
     run_benchmark,
 )
 from upseg.upsample.ops.reassembly import IMPLS
@@ -46,3 +47,12 @@ def test_a_fresh_process_of_the_lean_path_holds_less_than_the_neighbourhood_copy
     after = process_peak_rss_mib(shape, variants["carafe[torch]"], batch=batch, dtype=torch.float32)
     assert after > 100  # torch alone is more: the number is this process's, not a stub
     assert before - after > 0.5 * copy_mib
+
+
+def test_the_fresh_process_peak_is_its_own_not_its_parents():
+    ballast = torch.ones(600 * 2**20 // 4)  # 600 MiB resident here, in the parent, while the child runs
+    ballast.add_(1)
+    variant = next(v for v in default_variants() if v.label == "transpose")
+    child = process_peak_rss_mib(Shape(8, 4, 8), variant, batch=1, dtype=torch.float32)
+    parent = resident_high_water_mib()
+    assert child < parent - 300, (child, parent)

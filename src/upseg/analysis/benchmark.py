@@ -213,15 +213,27 @@ def _variant_step(
 def _peak_rss_in_this_process(
     shape: Shape, variant: Variant, batch: int, dtype_name: str, scale_factor: int, steps: int
 ) -> float:
-    """Run ``steps`` CPU steps here and return this process's resident high-water mark in MiB (Linux: KiB units)."""
-    import resource
-
+    """Run ``steps`` CPU steps here and return this process's resident high-water mark in MiB."""
     dtype = DTYPES[dtype_name]
     inputs = _step_inputs(shape, batch, dtype, torch.device("cpu"), scale_factor)
     step, _, _ = _variant_step(variant, shape, inputs, scale_factor)
     for _ in range(steps):
         step()
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return resident_high_water_mib()
+
+
+def resident_high_water_mib() -> float:
+    """This process's peak resident memory so far, in MiB."""
+    # VmHWM belongs to this process's own address space; getrusage's ru_maxrss would also count the parent's
+    # resident memory at fork time, which Linux carries over the exec (a benchmark parent holds gigabytes).
+    status = Path("/proc/self/status")
+    if status.exists():
+        for line in status.read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux, bytes on macOS: rough there
 
 
 def process_peak_rss_mib(
