@@ -19,9 +19,10 @@ section states them; here is why, briefly:
 - **Validation split**, where it is carved from the training images (``data.val_fraction``: no val folders, or a
   carve already configured): ``clamp(round(n / 10), 1, 100)`` images, so that a small dataset keeps ~90 % of its
   images for training; fewer than 3 images cannot be split.
-- **Evaluation.** Whole images (``data.eval_size=null``) up to ``EVAL_PIXELS`` per image; larger ones are resized to
-  that many pixels (a sliding window is the better answer there: see :data:`SLIDING_WINDOW_KEY`). Images of several
-  sizes are evaluated one at a time (``data.eval_batch_size=1``), so padding never changes boundary bands.
+- **Evaluation.** Whole images (``data.eval_size=null``) up to ``EVAL_PIXELS`` per image; larger ones in sliding windows
+  (``inference.mode=slide``, :data:`SLIDING_WINDOW_KEY`), or resized to that many pixels where the config has no
+  ``inference``. Images of several sizes are evaluated one at a time (``data.eval_batch_size=1``), so padding never
+  changes boundary bands.
 - **Loss.** With ``loss=ce_dice``: Dice on (``loss.dice_weight=1``) when a class has less than 20 % of the pixels or
   the structures are thin — Dice weights every class equally however few its pixels — else off, plain
   cross-entropy. Class weights stay off: with Dice they would count rare classes twice and over-predict them.
@@ -51,8 +52,8 @@ VALIDATIONS = 5  # a run with a time budget validates about this often
 RARE = 0.2  # class frequency under which Dice is used
 EVAL_PIXELS = {"cpu": 4 * 2**20, "cuda": 16 * 2**20}
 CACHE_SHARE = 0.25  # of the available memory
-# The hook for sliding-window inference (being built as inference.mode=slide): when the composed config has this key,
-# images over EVAL_PIXELS are evaluated by a sliding window of the training crop instead of being resized.
+# When the composed config has this key (train.yaml's inference group), images over EVAL_PIXELS are evaluated in
+# sliding windows of inference.crop instead of being resized; a config without it keeps the resize.
 SLIDING_WINDOW_KEY = "inference.mode"
 
 
