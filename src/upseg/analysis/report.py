@@ -107,7 +107,8 @@ def cost_section(table: list[dict[str, Any]], with_group: bool) -> list[str]:
         "(torch.utils.flop_counter, with bilinear sampling counted; see upseg.analysis.cost). Inference: forward pass "
         "on a test batch, no gradients. Training images/s: training batches only. Peak MB: on a CPU the main process's "
         "peak RSS from the start of the run's fit (reset per run on Linux; elsewhere the process's lifetime peak, "
-        "which grows over a sweep), on a GPU the peak allocated.",
+        "which grows over a sweep; an allocator that keeps freed memory, such as jemalloc with dirty_decay_ms:-1, "
+        "holds what earlier runs of the sweep used, so then it only grows too), on a GPU the peak allocated.",
     ]
 
 

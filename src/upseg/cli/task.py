@@ -1,12 +1,24 @@
-"""What the thin scripts share: a user error becomes one line and a non-zero exit; a failed sweep run is recorded."""
+"""What the thin scripts share: a user error becomes one line and a non-zero exit; a failed sweep run is recorded;
+SIGTERM ends a sweep.
+
+A sweep runs its jobs one after another in one process and records a failed job to go on with the next. SIGTERM
+(``timeout``, SLURM before preemption, ``kill``) must end the sweep wherever it lands: during a fit Lightning turns it
+into an exception that saves ``last.ckpt`` and ends the process; while a job tests, builds or measures, the job is let
+finish (or, when ``timeout`` signalled the whole process group and the DataLoader workers died, fail) and the sweep
+then ends with status 143 instead of starting the next job. A job it stopped is not recorded as failed: it has no
+``metrics.json``, so ``resume=true`` runs it again.
+"""
 
 from __future__ import annotations
 
 import logging
 import os
+import signal
 import sys
+import threading
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -19,6 +31,7 @@ from upseg.errors import UpsegError
 log = logging.getLogger("upseg")
 Result = TypeVar("Result")
 RANK_VARIABLES = ("RANK", "LOCAL_RANK", "NODE_RANK", "SLURM_PROCID")
+TERMINATED_STATUS = 128 + signal.SIGTERM  # the shell's status for a process ended by SIGTERM
 
 
 def user_error(error: BaseException) -> UpsegError | None:
@@ -53,19 +66,65 @@ def record_failure(error: Exception, cause: UpsegError | None) -> None:
     log.error("run failed: %s", text.strip().splitlines()[-1])
 
 
+class SigtermSeen:
+    """Whether SIGTERM arrived while installed (as a handler that only notes it; Lightning's own, installed for each
+    fit and test, runs before it)."""
+
+    def __init__(self) -> None:
+        self.received = False
+
+    def __call__(self, signum: int, frame: Any) -> None:
+        self.received = True
+
+    @contextmanager
+    def installed(self) -> Iterator[SigtermSeen]:
+        if threading.current_thread() is not threading.main_thread():  # signal handlers live in the main thread
+            yield self
+            return
+        previous = signal.signal(signal.SIGTERM, self)
+        try:
+            yield self
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+
+    def end_sweep_if_received(self) -> None:
+        if self.received:
+            job = HydraConfig.get().job.get("num", "?") if HydraConfig.initialized() else "?"
+            print(
+                f"SIGTERM during job {job}: the sweep ends here; the same command with resume=true continues it",
+                file=sys.stderr,
+                flush=True,
+            )
+            raise SystemExit(TERMINATED_STATUS)
+
+
 def run_task(task: Callable[..., Result], *args: Any) -> Result | None:
     """Run ``task``; a user error ends the process with its one-line message and exit status 2.
 
     In a sweep, a failed run is recorded (``error.txt``) and the sweep goes on; the comparison at its end lists it
-    and the sweep exits non-zero.
+    and the sweep exits non-zero. SIGTERM during a sweep's job ends the sweep after that job (status 143).
     """
+    if not in_multirun():
+        return run_single(task, *args)
+    with SigtermSeen().installed() as sigterm:
+        try:
+            result = task(*args)
+        except SystemExit:  # a fit or a test that Lightning ended on SIGTERM (last.ckpt saved during a fit)
+            sigterm.end_sweep_if_received()
+            raise
+        except Exception as error:
+            sigterm.end_sweep_if_received()  # stopped, not failed: no error.txt, resume=true runs it again
+            record_failure(error, user_error(error))
+            return None
+        sigterm.end_sweep_if_received()
+        return result
+
+
+def run_single(task: Callable[..., Result], *args: Any) -> Result:
     try:
         return task(*args)
     except Exception as error:
         cause = user_error(error)
-        if in_multirun():
-            record_failure(error, cause)
-            return None
         if cause is None:
             raise
         log.debug("user error", exc_info=True)

@@ -19,6 +19,7 @@ from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig
 
 from upseg.cli.resume import earlier_result, job_overrides
+from upseg.cli.task import TERMINATED_STATUS
 from upseg.cli.validation import check_config, check_trainer
 from upseg.metrics.results import PER_IMAGE_FILES, write_metrics, write_per_image
 from upseg.planning import plan_run
@@ -26,8 +27,6 @@ from upseg.training.build import Run, build_run
 from upseg.training.checkpoints import read_checkpoint
 from upseg.training.summary import model_cost, print_summary, run_summary
 from upseg.training.testing import CheckpointState, Evaluation, run_tests
-
-TERMINATED_STATUS = 128 + 15  # the shell's status for a process ended by SIGTERM
 
 
 def check_run(cfg: DictConfig) -> None:
@@ -40,11 +39,7 @@ def check_run(cfg: DictConfig) -> None:
 
 def fit(run: Run, ckpt_path: str | None) -> None:
     """``trainer.fit``, resuming from ``ckpt_path`` when given (read weights-only)."""
-    try:
-        run.trainer.fit(run.module, datamodule=run.datamodule, ckpt_path=ckpt_path, weights_only=True)
-    except SIGTERMException:
-        # Lightning ends a fit on SIGTERM with SystemExit and no status, which would read as success.
-        raise SystemExit(TERMINATED_STATUS) from None
+    run.trainer.fit(run.module, datamodule=run.datamodule, ckpt_path=ckpt_path, weights_only=True)
 
 
 def write_results(output_dir: Path, summary: dict[str, Any], tests: dict[str, Evaluation], run: Run) -> None:
@@ -62,6 +57,14 @@ def write_results(output_dir: Path, summary: dict[str, Any], tests: dict[str, Ev
 
 def train(cfg: DictConfig) -> dict[str, Any]:
     """Train (unless ``train=false``), test (unless ``test=false``) and return the run's summary."""
+    try:
+        return train_and_test(cfg)
+    except SIGTERMException:
+        # Lightning ends a fit or a test on SIGTERM with SystemExit and no status, which would read as success.
+        raise SystemExit(TERMINATED_STATUS) from None
+
+
+def train_and_test(cfg: DictConfig) -> dict[str, Any]:
     earlier = earlier_result(cfg)
     if earlier is not None:
         return earlier
