@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 import upseg.cli.task as task_module
 from upseg.cli.task import TERMINATED_STATUS, run_task
@@ -38,12 +39,18 @@ def fail():
     raise RuntimeError("DataLoader worker (pid 1) is killed by signal: Terminated.")
 
 
+def lightning_stops():
+    raise SIGTERMException  # what Lightning raises in a fit or test loop after SIGTERM: a SystemExit without status
+
+
 def test_a_failed_sweep_job_is_recorded_and_the_sweep_goes_on(in_a_sweep):
     assert run_task(fail) is None
     assert [str(error) for error in in_a_sweep] == ["DataLoader worker (pid 1) is killed by signal: Terminated."]
 
 
-@pytest.mark.parametrize("outcome", [fail, lambda: "metrics"], ids=["job-fails", "job-finishes"])
+@pytest.mark.parametrize(
+    "outcome", [fail, lambda: "metrics", lightning_stops], ids=["job-fails", "job-finishes", "lightning-stops"]
+)
 def test_sigterm_during_a_sweep_job_ends_the_sweep_after_it_without_recording_a_failure(in_a_sweep, outcome, capsys):
     before = signal.getsignal(signal.SIGTERM)
     with pytest.raises(SystemExit) as ended:

@@ -24,6 +24,7 @@ from typing import Any, TypeVar
 
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from upseg.cli.validation import innermost
 from upseg.errors import UpsegError
@@ -99,7 +100,7 @@ class SigtermSeen:
 
 
 def run_task(task: Callable[..., Result], *args: Any) -> Result | None:
-    """Run ``task``; a user error ends the process with its one-line message and exit status 2.
+    """Run ``task``; a user error ends the process with its one-line message and exit status 2, SIGTERM with 143.
 
     In a sweep, a failed run is recorded (``error.txt``) and the sweep goes on; the comparison at its end lists it
     and the sweep exits non-zero. SIGTERM during a sweep's job ends the sweep after that job (status 143).
@@ -109,9 +110,9 @@ def run_task(task: Callable[..., Result], *args: Any) -> Result | None:
     with SigtermSeen().installed() as sigterm:
         try:
             result = task(*args)
-        except SystemExit:  # a fit or a test that Lightning ended on SIGTERM (last.ckpt saved during a fit)
+        except SIGTERMException:  # Lightning ended a fit (last.ckpt saved) or a test
             sigterm.end_sweep_if_received()
-            raise
+            raise SystemExit(TERMINATED_STATUS) from None
         except Exception as error:
             sigterm.end_sweep_if_received()  # stopped, not failed: no error.txt, resume=true runs it again
             record_failure(error, user_error(error))
@@ -123,6 +124,9 @@ def run_task(task: Callable[..., Result], *args: Any) -> Result | None:
 def run_single(task: Callable[..., Result], *args: Any) -> Result:
     try:
         return task(*args)
+    except SIGTERMException:
+        # Lightning ends a fit or a test on SIGTERM with SystemExit and no status, which would read as success.
+        raise SystemExit(TERMINATED_STATUS) from None
     except Exception as error:
         cause = user_error(error)
         if cause is None:

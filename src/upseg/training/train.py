@@ -15,11 +15,9 @@ from pathlib import Path
 from typing import Any
 
 import lightning as L
-from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig
 
 from upseg.cli.resume import earlier_result, job_overrides
-from upseg.cli.task import TERMINATED_STATUS
 from upseg.cli.validation import check_config, check_trainer
 from upseg.metrics.results import PER_IMAGE_FILES, write_metrics, write_per_image
 from upseg.planning import plan_run
@@ -57,14 +55,6 @@ def write_results(output_dir: Path, summary: dict[str, Any], tests: dict[str, Ev
 
 def train(cfg: DictConfig) -> dict[str, Any]:
     """Train (unless ``train=false``), test (unless ``test=false``) and return the run's summary."""
-    try:
-        return train_and_test(cfg)
-    except SIGTERMException:
-        # Lightning ends a fit or a test on SIGTERM with SystemExit and no status, which would read as success.
-        raise SystemExit(TERMINATED_STATUS) from None
-
-
-def train_and_test(cfg: DictConfig) -> dict[str, Any]:
     earlier = earlier_result(cfg)
     if earlier is not None:
         return earlier
