@@ -90,3 +90,25 @@ def test_sigterm_after_a_jobs_fit_ends_the_sweep_and_resume_finishes_it(scripts,
     resumed = scripts.run("train.py", *args, "resume=true", root=tmp_path)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert (sweep / "0" / "metrics.json").is_file() and (sweep / "1" / "metrics.json").is_file()
+
+
+@pytest.mark.slow
+def test_sigterm_during_a_jobs_fit_says_the_sweep_resumes_it(scripts, tmp_path):
+    sweep = tmp_path / "sweep"
+    args = ["-m", *scripts.TINY, *SMALL_MODEL, *scripts.QUIET, "decoder=transpose,bilinear", "seed=0"]
+    args += ["trainer.max_epochs=50", f"hydra.sweep.dir={sweep}"]
+    process = scripts.start("train.py", *args, root=tmp_path)
+    deadline = time.monotonic() + 300
+    while final_step(sweep / "0" / "checkpoints" / "last.ckpt") < 2:  # job 0 is fitting: 2 of its 50 epochs done
+        assert process.poll() is None, process.communicate()[1][-3000:]
+        assert time.monotonic() < deadline, "job 0 did not reach step 2 within 300 s"
+        time.sleep(0.01)
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == TERMINATED_STATUS, stderr[-3000:]
+    (line,) = [line for line in stderr.splitlines() if line.startswith("interrupted by SIGTERM")]
+    # Not a single run's ckpt_path= command: that would train job 0 outside its sweep folder.
+    assert line.endswith(
+        "this sweep job runs again from the start when the sweep's command is run again with resume=true"
+    )
+    assert not (sweep / "0" / "error.txt").exists() and not (sweep / "1").exists()

@@ -7,7 +7,8 @@ GPU the training batches are timed with CUDA events read once per epoch, so meas
 measures (a ``torch.cuda.synchronize`` per step would).
 
 ``SaveOnInterrupt``: a fit stopped by Ctrl-C (SIGINT) or SIGTERM (what SLURM sends before preempting a job) writes
-``last.ckpt`` and says, in one line, how to resume from it.
+``last.ckpt`` and says, in one line, how to resume from it — in a sweep, by the sweep's own command with
+``resume=true``, which runs the job again from the start (:mod:`upseg.cli.resume` says why).
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ import lightning as L
 import torch
 from lightning.pytorch.trainer.states import TrainerFn
 from lightning.pytorch.utilities.exceptions import SIGTERMException
+
+from upseg.cli.task import in_multirun
 
 PROC_SELF = Path("/proc/self")
 
@@ -151,6 +154,13 @@ def resume_command(checkpoint: Path) -> str:
     return " ".join(["python scripts/train.py", *overrides, f"ckpt_path={checkpoint}"])
 
 
+def resume_advice(checkpoint: Path) -> str:
+    """How to go on after an interrupted fit: a sweep's job, with the sweep; a single run, from ``checkpoint``."""
+    if in_multirun():
+        return "this sweep job runs again from the start when the sweep's command is run again with resume=true"
+    return f"resume with: {resume_command(checkpoint)}"
+
+
 class SaveOnInterrupt(L.Callback):
     """On Ctrl-C or SIGTERM during fitting: save ``<dirpath>/last.ckpt`` (weights, optimizer, loop and callback
     states: a complete resume point) and print one line with the command that resumes."""
@@ -167,7 +177,7 @@ class SaveOnInterrupt(L.Callback):
             what = "Ctrl-C" if isinstance(exception, KeyboardInterrupt) else "SIGTERM"
             print(
                 f"interrupted by {what} in epoch {trainer.current_epoch} after {trainer.global_step} optimizer steps; "
-                f"saved {path}; resume with: {resume_command(path)}",
+                f"saved {path}; {resume_advice(path)}",
                 file=sys.stderr,
                 flush=True,
             )
