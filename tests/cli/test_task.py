@@ -67,6 +67,14 @@ def final_step(checkpoint: Path) -> int:
         return -1
 
 
+def wait_for_step(process, checkpoint: Path, step: int, seconds: float = 300) -> None:
+    deadline = time.monotonic() + seconds
+    while final_step(checkpoint) < step:
+        assert process.poll() is None, process.communicate()[1][-3000:]
+        assert time.monotonic() < deadline, f"{checkpoint} did not reach step {step} within {seconds} s"
+        time.sleep(0.01)
+
+
 @pytest.mark.slow
 def test_sigterm_after_a_jobs_fit_ends_the_sweep_and_resume_finishes_it(scripts, tmp_path):
     sweep = tmp_path / "sweep"
@@ -74,11 +82,7 @@ def test_sigterm_after_a_jobs_fit_ends_the_sweep_and_resume_finishes_it(scripts,
     args += ["trainer.max_epochs=2", "data.num_test=64", f"hydra.sweep.dir={sweep}"]
     process = scripts.start("train.py", *args, root=tmp_path)
     steps = 2  # 8 training images, batches of 8, 2 epochs
-    deadline = time.monotonic() + 300
-    while final_step(sweep / "0" / "checkpoints" / "last.ckpt") < steps:  # job 0's fit is over: testing is next
-        assert process.poll() is None, process.communicate()[1][-3000:]
-        assert time.monotonic() < deadline, "job 0 did not finish its fit within 300 s"
-        time.sleep(0.01)
+    wait_for_step(process, sweep / "0" / "checkpoints" / "last.ckpt", steps)  # job 0's fit is over: testing next
     process.send_signal(signal.SIGTERM)
     _, stderr = process.communicate(timeout=120)
     # Before: SIGTERM while testing ended the sweep with status 0, or killed it, or failed the job and went on.
@@ -98,11 +102,7 @@ def test_sigterm_during_a_jobs_fit_says_the_sweep_resumes_it(scripts, tmp_path):
     args = ["-m", *scripts.TINY, *SMALL_MODEL, *scripts.QUIET, "decoder=transpose,bilinear", "seed=0"]
     args += ["trainer.max_epochs=50", f"hydra.sweep.dir={sweep}"]
     process = scripts.start("train.py", *args, root=tmp_path)
-    deadline = time.monotonic() + 300
-    while final_step(sweep / "0" / "checkpoints" / "last.ckpt") < 2:  # job 0 is fitting: 2 of its 50 epochs done
-        assert process.poll() is None, process.communicate()[1][-3000:]
-        assert time.monotonic() < deadline, "job 0 did not reach step 2 within 300 s"
-        time.sleep(0.01)
+    wait_for_step(process, sweep / "0" / "checkpoints" / "last.ckpt", 2)  # job 0 is fitting: 2 of its 50 epochs done
     process.send_signal(signal.SIGTERM)
     _, stderr = process.communicate(timeout=120)
     assert process.returncode == TERMINATED_STATUS, stderr[-3000:]
