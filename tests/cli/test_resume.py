@@ -1,6 +1,7 @@
-"""Resumable sweeps: ``resume=true`` on an existing sweep folder keeps the complete runs byte for byte, sets aside
-what an unfinished or failed run left and runs it again, and ends in the comparison of all; a sweep whose config
-differs from the folder's is refused in one line naming the keys, and a single run is told how it resumes."""
+"""Resumable sweeps: ``resume=true`` on an existing sweep folder keeps the complete runs byte for byte (their
+``.hydra/`` record included), sets aside what an unfinished or failed run left, with its record, and runs it again,
+and ends in the comparison of all; a sweep whose config differs from the folder's is refused in one line naming the
+keys, and a single run is told how it resumes."""
 
 from __future__ import annotations
 
@@ -18,13 +19,23 @@ from upseg.errors import ConfigError
 SMALL_MODEL = ["model.net.depth=2", "model.net.base_width=8"]
 
 
-def outputs(folder: Path) -> dict[str, str]:
-    """A run's outputs (not ``.hydra/`` or the log, which Hydra writes again for every job) and a hash of each."""
+def hashes(folder: Path, outputs_only: bool = False) -> dict[str, str]:
+    """A hash of every file under ``folder``; ``outputs_only``: a run's outputs, without ``.hydra/`` and the log,
+    which Hydra writes again for every job."""
     return {
         str(path.relative_to(folder)): hashlib.sha256(path.read_bytes()).hexdigest()
         for path in sorted(folder.rglob("*"))
-        if path.is_file() and ".hydra" not in path.parts and path.suffix != ".log"
+        if path.is_file() and not (outputs_only and (".hydra" in path.parts or path.suffix == ".log"))
     }
+
+
+def outputs(folder: Path) -> dict[str, str]:
+    return hashes(folder, outputs_only=True)
+
+
+def record(folder: Path) -> dict[str, str]:
+    """A run's ``.hydra/`` record: the command, config and machine that made it."""
+    return hashes(folder / ".hydra")
 
 
 @pytest.mark.slow
@@ -34,17 +45,22 @@ def test_a_resumed_sweep_keeps_complete_runs_reruns_the_others_and_refuses_anoth
     args.append(f"hydra.sweep.dir={sweep}")
     first = scripts.run("train.py", *args, root=tmp_path)
     assert first.returncode == 0, first.stderr[-3000:]
-    complete = outputs(sweep / "0")
+    complete, complete_record = outputs(sweep / "0"), record(sweep / "0")
+    assert set(complete_record) == {"config.yaml", "hydra.yaml", "overrides.yaml"}
     (sweep / "1" / "metrics.json").unlink()  # job 1 as a crash leaves it: no metrics.json
     (sweep / "1" / "error.txt").write_text("killed\n")
-    unfinished = outputs(sweep / "1")
+    unfinished, unfinished_record = outputs(sweep / "1"), record(sweep / "1")
 
     second = scripts.run("train.py", *args, "resume=true", root=tmp_path)
     assert second.returncode == 0, second.stderr[-3000:]
     assert f"note: resuming the sweep in {sweep}" in second.stderr
     assert outputs(sweep / "0") == complete  # kept, not trained again
+    assert record(sweep / "0") == complete_record  # the run's own record, not the resuming command's
     assert "is complete (metrics.json); kept" in (sweep / "0" / "train.log").read_text()
     assert outputs(sweep / ".earlier_attempts" / "1_1") == unfinished  # set aside, nothing deleted
+    assert record(sweep / ".earlier_attempts" / "1_1") == unfinished_record
+    assert record(sweep / "1") != unfinished_record  # the new attempt's own record (resume=true)
+    assert not [path for path in (sweep / ".job_records").rglob("*") if path.is_file()]  # every copy put back
     assert (sweep / "1" / "metrics.json").is_file() and not (sweep / "1" / "error.txt").exists()
     with open(sweep / "comparison.csv") as f:
         assert [(row["decoder"], row["status"]) for row in csv.DictReader(f)] == [

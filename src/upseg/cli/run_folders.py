@@ -24,7 +24,7 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
-from upseg.cli.resume import RESUME_KEY, check_resumable
+from upseg.cli.resume import RESUME_KEY, check_resumable, keep_job_records
 from upseg.cli.task import is_rank_zero
 from upseg.errors import ConfigError
 
@@ -76,6 +76,7 @@ class KeepEarlierRuns(Callback):
             check_resumable(config, folder)
         except ConfigError as error:
             stop(str(error))
+        keep_job_records(config, folder)
         print(f"note: resuming the sweep in {folder}: complete runs are kept, the others run again", file=sys.stderr)
 
 
