@@ -63,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
             overrides = {name: data_overrides(name, roots) for name in datasets}
             peer = {"crop": args.peer_crop, "batch": args.peer_batch, "lr": args.peer_lr}
             failed = run_benchmark(REPO, args.out, overrides, recipes, seeds, args.seconds, args.threads, peer=peer)
-        print(write_table(args.out, datasets, recipes, seeds, args.samples))
+        print(write_table(args.out, datasets, recipes, seeds, args.samples), end="")  # the markdown ends its line
     except UpsegError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -1,7 +1,9 @@
 """Config mistakes that only PyTorch or Lightning would find end as one line naming the key and what it takes.
 
-Each row runs scripts/train.py with one wrong value and asserts: exit status 2, no traceback, at most three lines on
-stderr, and the error line naming the key (and, where the row says, what the key accepts).
+Each row runs scripts/train.py's path with one wrong value (in this process, :mod:`tests.helpers.in_process`) and
+asserts exit status 2, one error line naming the key (and, where the row says, what the key accepts) and no training.
+A few rows, one for each place a mistake is caught (the command line before Hydra, a library's constructor, a check of
+upseg's own), also run as a user runs them: a process of their own, no traceback, at most three lines on stderr.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers.configs import FAST
+from tests.helpers.in_process import train_in_process
 from upseg.cli.validation import check_values
 
 WRONG = [
@@ -62,7 +66,15 @@ WRONG = [
     ("model.net.skips=[7]", "model.net.skips=[7]", "each one of 0, 1, 2 (level i is at stride 2^i"),
     ("decoder.stages=[bilinear,foo,carafe]", "decoder.stages[1]='foo'", "is not an upsampler; valid: bilinear,"),
     ("model.net.encoder=timm:resnet_nonexistent", "model.net.encoder=timm:resnet_nonexistent", "list valid names"),
+    # Values only upseg's own checks refuse: the network's, the data's, a checkpoint's, an upsampler's for its stage.
+    ("model.net.depth=-1", "model.net.depth", "must be a positive int"),
+    ("data.num_classes=1", "data.num_classes", "must be between 2 and 6"),
+    ("ckpt_path=/nonexistent/last.ckpt", "ckpt_path /nonexistent/last.ckpt", "does not exist"),
+    ("decoder=dysample decoder.options.groups=3", "groups=3", "must divide out_channels=16; valid values: 1, 2, 4, 8"),
+    ("decoder=fade +decoder.options.guide_channels=8", "decoder.options.guide_channels", "is set by the model"),
 ]
+# One row for each place a mistake is caught: before Hydra, in torch's optimizer, in Lightning's Trainer, in upseg.
+AS_A_USER = ["decoder=foo", "optimizer.lr=-1", "trainer.devices=0", "model.net.depth=-1"]
 
 
 def test_the_table_covers_every_config_group():
@@ -71,9 +83,23 @@ def test_the_table_covers_every_config_group():
     assert {"optimizer", "scheduler", "trainer", "data", "model", "decoder", "callbacks", "logger", "seed"} <= groups
 
 
+def error_line(stderr: str) -> str:
+    (line,) = [line for line in stderr.strip().splitlines() if line.startswith("error:")]
+    return line
+
+
+@pytest.mark.parametrize("overrides,key,says", WRONG, ids=[row[0] for row in WRONG])
+def test_a_wrong_value_is_one_line_naming_the_key(tmp_path, overrides, key, says):
+    status, stderr = train_in_process([*FAST, *overrides.split()], tmp_path)
+    assert status == 2, stderr[-3000:]
+    line = error_line(stderr)
+    assert key in line and says in line, line
+    assert not (tmp_path / "checkpoints").exists()  # it stopped before training
+
+
 @pytest.fixture(scope="module")
-def outcomes(scripts, tmp_path_factory) -> dict[str, tuple[subprocess.CompletedProcess, Path]]:
-    """Every row's run, two at a time: most of each run is Python importing torch and Lightning."""
+def user_runs(scripts, tmp_path_factory) -> dict[str, tuple[subprocess.CompletedProcess, Path]]:
+    """The rows of AS_A_USER run as scripts/train.py, two at a time: most of each run is Python importing torch."""
     root = tmp_path_factory.mktemp("wrong_values")
 
     def run(overrides: str) -> tuple[subprocess.CompletedProcess, Path]:
@@ -83,19 +109,19 @@ def outcomes(scripts, tmp_path_factory) -> dict[str, tuple[subprocess.CompletedP
         return scripts.run("train.py", *args, root=folder), folder / "run"
 
     with ThreadPoolExecutor(max_workers=2) as pool:
-        return dict(zip([row[0] for row in WRONG], pool.map(run, [row[0] for row in WRONG]), strict=True))
+        return dict(zip(AS_A_USER, pool.map(run, AS_A_USER), strict=True))
 
 
-@pytest.mark.parametrize("overrides,key,says", WRONG, ids=[row[0] for row in WRONG])
-def test_a_wrong_value_is_one_line_naming_the_key(outcomes, overrides, key, says):
-    result, run = outcomes[overrides]
+@pytest.mark.parametrize("overrides", AS_A_USER)
+def test_the_script_stops_in_one_line_without_a_traceback(user_runs, overrides):
+    (key, says) = next((key, says) for row, key, says in WRONG if row == overrides)
+    result, run = user_runs[overrides]
     assert result.returncode == 2, result.stderr[-3000:]
     assert "Traceback" not in result.stderr
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) <= 3, result.stderr
-    (line,) = [line for line in lines if line.startswith("error:")]
+    assert len(result.stderr.strip().splitlines()) <= 3, result.stderr
+    line = error_line(result.stderr)
     assert key in line and says in line, line
-    assert not (run / "checkpoints").exists()  # it stopped before training
+    assert not (run / "checkpoints").exists()
 
 
 def test_values_that_fit_pass():
