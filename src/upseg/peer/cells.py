@@ -139,7 +139,7 @@ def run_cell(
         metrics = json.loads((run_dir / "metrics.json").read_text())
         extra = {key: metrics.get(key) for key in ("train_seconds", "epochs", "val/mIoU", "test/mIoU")}
         shutil.copyfile(run_dir / "plan.yaml", folder / "plan.yaml")
-    return finish_cell(cell, out, run_dir, {"run": str(run_dir), **extra})
+    return finish_cell(cell, out, run_dir, {"run": str(run_dir.relative_to(out)), **extra})  # the folder can move
 
 
 def compose_run_config(config_dir: Path, overrides: Sequence[str]) -> DictConfig:
