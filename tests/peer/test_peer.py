@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +16,7 @@ from tests.helpers.datasets import FOLDER_CLASSES, write_folder
 from upseg.analysis.bootstrap import pooled_miou
 from upseg.errors import UpsegError
 from upseg.metrics import COUNTS
+from upseg.peer import cells
 from upseg.peer.cells import PEER, Cell, peer_cell, run_benchmark
 from upseg.peer.loop import PeerRecipe, predict_whole, train_peer
 from upseg.peer.table import write_table
@@ -63,17 +65,21 @@ def test_a_peer_cell_trains_on_the_planned_split_and_is_scored_on_upsegs_test_im
         assert intersections <= unions and unions >= {"img_006.png": 39 * 56, "img_007.png": 47 * 36}[row["name"]]
 
 
-def write_cell(out: Path, cell: Cell, intersection: np.ndarray, union: np.ndarray, index: list[int]) -> None:
-    folder = cell.folder(out)
-    folder.mkdir(parents=True)
+def write_counts(path: Path, intersection: np.ndarray, union: np.ndarray, index: list[int]) -> None:
     classes = intersection.shape[1]
     header = ["index", "name"] + [f"{name}/c{c}" for name in COUNTS for c in range(classes)]
-    with open(folder / "per_image.csv", "w", newline="") as f:
+    with open(path, "w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(header)
         for row, image in enumerate(index):
             blocks = [intersection[row], union[row], intersection[row], union[row]]
             writer.writerow([image, f"{image}.png", *np.concatenate(blocks).tolist()])
+
+
+def write_cell(out: Path, cell: Cell, intersection: np.ndarray, union: np.ndarray, index: list[int]) -> None:
+    folder = cell.folder(out)
+    folder.mkdir(parents=True)
+    write_counts(folder / "per_image.csv", intersection, union, index)
     (folder / "result.json").write_text(json.dumps({"recipe": cell.recipe}))
 
 
@@ -116,3 +122,26 @@ def test_finished_cells_are_skipped(tmp_path):
     repo = Path(__file__).resolve().parents[2]
     failed = run_benchmark(repo, tmp_path, {"shapes": ["data=shapes"]}, [PEER], [0, 1], 1, 1, report=said.append)
     assert failed == [] and len(said) == 2 and all(line.endswith("done before, skipped") for line in said)
+
+
+def test_a_failed_attempt_is_kept_and_the_finished_one_is_recorded_relative_to_the_benchmark(tmp_path, monkeypatch):
+    exit_codes = iter([1, 0])  # the cell's first process fails, its second finishes
+
+    def cell_process(command: list[str], **kwargs: object) -> subprocess.CompletedProcess:
+        attempt = Path(json.loads(command[-1])["out"])
+        attempt.mkdir(parents=True)
+        code = next(exit_codes)
+        if code == 0:
+            write_counts(attempt / "per_image.csv", np.ones((2, 2), int), np.full((2, 2), 2), [0, 1])
+            (attempt / "loop.json").write_text(json.dumps({"steps": 3, "train_seconds": 1.5}))
+        return subprocess.CompletedProcess(command, code)
+
+    monkeypatch.setattr(cells.subprocess, "run", cell_process)
+    repo, out, cell = Path(__file__).resolve().parents[2], tmp_path / "benchmark", Cell("shapes", PEER, 0)
+    said = []
+    assert run_benchmark(repo, out, {"shapes": ["data=shapes"]}, [PEER], [0], 1, 1, report=said.append) == [cell]
+    assert "failed: cell" in said[-1] and not cell.done(out)
+    assert run_benchmark(repo, out, {"shapes": ["data=shapes"]}, [PEER], [0], 1, 1, report=said.append) == []
+    result = json.loads((cell.folder(out) / "result.json").read_text())
+    assert result["run"] == "shapes/smp_unet/seed_0/attempt_2" and (result["steps"], result["images"]) == (3, 2)
+    assert (cell.folder(out) / "attempt_1").is_dir() and (cell.folder(out) / "attempt_1.log").is_file()
